@@ -6,7 +6,14 @@ const Str = Type.String({ minLength: 1, maxLength: 512 })
 const List = (item = Str) => Type.Array(item, { maxItems: 4096 })
 
 export const ACTIONS = ['report', 'kill', 'quarantine', 'uninstall', 'block-network', 'notify'] as const
-export const Action = Type.Union(ACTIONS.map((a) => Type.Literal(a)))
+export const Action = Type.Union([
+  Type.Literal('report'),
+  Type.Literal('kill'),
+  Type.Literal('quarantine'),
+  Type.Literal('uninstall'),
+  Type.Literal('block-network'),
+  Type.Literal('notify'),
+])
 export type Action = (typeof ACTIONS)[number]
 
 export const ClassName = Type.String({ pattern: '^[a-z][a-z0-9-]{0,62}$', description: 'device class, e.g. military' })

@@ -1,0 +1,28 @@
+// interdict-agent: the endpoint agent's command line. Each command lives in commands/ and registers itself here.
+import { Command, CommanderError } from 'commander'
+import { PolicyError } from '../policies/load.js'
+import { registerScan } from './commands/scan.js'
+import { AGENT_VERSION } from './version.js'
+
+const program = new Command('interdict-agent')
+  .description('Interdict endpoint agent: finds banned apps and enforces the device class policy')
+  .version(AGENT_VERSION)
+  .showHelpAfterError()
+  .exitOverride()
+
+registerScan(program)
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // --help and --version exit 0; usage errors exit 2 (commander already printed the message).
+    process.exitCode = err.exitCode === 0 ? 0 : 2
+  } else if (err instanceof PolicyError) {
+    process.stderr.write(`policy error:\n${err.message}\n`)
+    process.exitCode = 2
+  } else {
+    process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`)
+    process.exitCode = 2
+  }
+}
