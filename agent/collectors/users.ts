@@ -1,5 +1,5 @@
 // User accounts and their home folders: where per-user installs, portable copies and app data live.
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { join, win32 } from 'node:path'
 import type { Os, UserHome } from './types.js'
@@ -115,7 +115,7 @@ async function linuxHomes(root: string | undefined): Promise<UserHome[]> {
   return out
 }
 
-async function dirHomes(base: string, skip: Set<string>, isWin: boolean): Promise<UserHome[]> {
+async function dirHomes(base: string, skip: Set<string>): Promise<UserHome[]> {
   let names: string[]
   try {
     names = await readdir(base)
@@ -125,7 +125,7 @@ async function dirHomes(base: string, skip: Set<string>, isWin: boolean): Promis
   const out: UserHome[] = []
   for (const name of names) {
     if (name.startsWith('.') || skip.has(name.toLowerCase())) continue
-    const home = isWin ? win32.join(base, name) : join(base, name)
+    const home = join(base, name)
     if (await isDir(home)) out.push({ user: name, home })
   }
   return out
@@ -137,19 +137,10 @@ const WIN_SKIP = new Set(['public', 'default', 'default user', 'all users', 'def
 /** Every local user's home folder that exists. */
 export async function listUserHomes(opts: ListHomesOptions = {}): Promise<UserHome[]> {
   const os = opts.os ?? (process.platform as Os)
-  if (os === 'darwin') return dirHomes(atRoot(opts.root, '/Users'), MAC_SKIP, false)
+  if (os === 'darwin') return dirHomes(atRoot(opts.root, '/Users'), MAC_SKIP)
   if (os === 'win32') {
     const base = opts.root ? join(opts.root, 'Users') : win32.join(process.env.SystemDrive ?? 'C:', '\\Users')
-    return dirHomes(base, WIN_SKIP, true)
+    return dirHomes(base, WIN_SKIP)
   }
   return linuxHomes(opts.root)
-}
-
-/** Sync variant of readdir that never throws (for small, hot directory listings). */
-export function listDir(path: string): string[] {
-  try {
-    return readdirSync(path)
-  } catch {
-    return []
-  }
 }

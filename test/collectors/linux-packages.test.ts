@@ -31,7 +31,8 @@ describe('dpkg', () => {
   })
 
   it('handles CRLF and a missing trailing newline', () => {
-    const text = 'Package: a\r\nStatus: install ok installed\r\nVersion: 1\r\n\r\nPackage: b\nStatus: install ok installed'
+    const text =
+      'Package: a\r\nStatus: install ok installed\r\nVersion: 1\r\n\r\nPackage: b\nStatus: install ok installed'
     expect(parseDpkgStatus(text).map((r) => [r.name, r.version])).toEqual([
       ['a', '1'],
       ['b', undefined],
@@ -148,7 +149,14 @@ describe('flatpak', () => {
         arch: 'x86_64',
         scope: 'system',
       },
-      { kind: 'package', manager: 'flatpak', name: 'io.github.kotatogram', arch: 'aarch64', scope: 'user', user: 'alice' },
+      {
+        kind: 'package',
+        manager: 'flatpak',
+        name: 'io.github.kotatogram',
+        arch: 'aarch64',
+        scope: 'user',
+        user: 'alice',
+      },
     ])
   })
 

@@ -31,7 +31,13 @@ afterEach(async () => {
 describe('pure /proc parsers', () => {
   it('parses stat with spaces and parentheses in comm', () => {
     const text = '4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 123456 0 0'
-    expect(parseProcStat(text)).toEqual({ comm: 'my (odd) name', state: 'S', ppid: 1, flags: 4194560, startTicks: 123456 })
+    expect(parseProcStat(text)).toEqual({
+      comm: 'my (odd) name',
+      state: 'S',
+      ppid: 1,
+      flags: 4194560,
+      startTicks: 123456,
+    })
     expect(parseProcStat('garbage')).toBeUndefined()
   })
 

@@ -91,7 +91,13 @@ export function execProgram(exec: string): string | undefined {
   let i = 0
   if (args[0] === 'env' || args[0]?.endsWith('/env')) {
     i = 1
-    while (args[i]?.includes('=') || args[i]?.startsWith('-')) i++
+    for (;;) {
+      const a = args[i]
+      if (a === '-u' || a === '--unset' || a === '-C' || a === '--chdir')
+        i += 2 // options that take a value
+      else if (a?.includes('=') || a?.startsWith('-')) i++
+      else break
+    }
   }
   return args[i]
 }
@@ -199,6 +205,8 @@ export async function desktopEntries(ctx: CollectContext): Promise<Row[]> {
       if (!executables.has(key)) executables.set(key, executableFor(ctx, candidates, f.home?.user))
     }),
   )
+  // Reads finish in any order: sort so scan output is stable.
+  rows.sort((a, b) => (a as DesktopEntryRow).path.localeCompare((b as DesktopEntryRow).path))
   const seen = new Set<string>()
   for (const e of await Promise.all(executables.values())) {
     if (e && !seen.has(e.path)) {
