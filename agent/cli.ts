@@ -1,7 +1,12 @@
 // interdict-agent: the endpoint agent's command line. Each command lives in commands/ and registers itself here.
 import { Command, CommanderError } from 'commander'
 import { PolicyError } from '../policies/load.js'
+import { registerEnroll } from './commands/enroll.js'
+import { registerQuarantine } from './commands/quarantine.js'
+import { registerRun } from './commands/run.js'
 import { registerScan } from './commands/scan.js'
+import { registerStatus } from './commands/status.js'
+import { registerService } from './commands/service.js'
 import { AGENT_VERSION } from './version.js'
 
 const program = new Command('interdict-agent')
@@ -11,6 +16,11 @@ const program = new Command('interdict-agent')
   .exitOverride()
 
 registerScan(program)
+registerEnroll(program)
+registerRun(program)
+registerStatus(program)
+registerQuarantine(program)
+registerService(program)
 
 try {
   await program.parseAsync(process.argv)

@@ -3,10 +3,12 @@ import { fileURLToPath } from 'node:url'
 import { compileBundle } from '../policies/compile.js'
 import { loadPolicies } from '../policies/load.js'
 import type { BundlePayload } from '../policies/schema.js'
+import { embeddedDir } from './embedded.js'
 
-/** The shipped catalogue; a standalone binary sets INTERDICT_CATALOG to where it unpacked its copy. */
+/** The shipped catalogue: INTERDICT_CATALOG, else a built binary's embedded copy (agent/embedded.ts), else the repo's. */
 export function catalogDir(): string {
-  return process.env.INTERDICT_CATALOG ?? fileURLToPath(new URL('../policies/catalog', import.meta.url))
+  const repo = () => fileURLToPath(new URL('../policies/catalog', import.meta.url))
+  return process.env.INTERDICT_CATALOG ?? embeddedDir('policies/catalog') ?? repo()
 }
 
 /** Compile local policy files for one class (unsigned: local files are trusted as the operator's own input). */

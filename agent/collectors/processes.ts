@@ -2,6 +2,7 @@
 // and far faster than spawning ps. Other OSes use ps-list.
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs'
 import { isAbsolute } from 'node:path'
+import { windowsProcesses } from './windows-processes.js'
 import type { Collector, CollectNeeds, FileInspector, ProcessRow } from './types.js'
 import { userNamesByUid } from './users.js'
 
@@ -214,7 +215,12 @@ export const processesCollector: Collector = {
   os: ['linux', 'darwin', 'win32'],
   async collect(ctx) {
     const self = process.platform
-    const rows = ctx.os === 'linux' && self === 'linux' ? linuxProcesses() : await psListProcesses()
+    const rows =
+      ctx.os === 'linux' && self === 'linux'
+        ? linuxProcesses()
+        : self === 'win32'
+          ? (await windowsProcesses()).rows // fastlist checked by hash, with CIM/tasklist fallbacks (arm64)
+          : await psListProcesses()
     if (ctx.needs.hashes || ctx.needs.markers.length > 0) {
       await Promise.all(rows.map((r) => inspectProcess(r, ctx.files, ctx.needs)))
     }

@@ -1,0 +1,40 @@
+// Unchanged-policy polls: GET /api/v1/policy with If-None-Match of the current bundle, answered 304 from memory.
+// Usage: npx tsx bench/server/polls.ts [--seconds 10] [--connections 100] [--rounds 3] [--devices 200]
+import autocannon from 'autocannon'
+import { api, arg, benchServer, enroll, median } from './common.js'
+
+const seconds = arg('seconds', 10)
+const connections = arg('connections', 100)
+const rounds = arg('rounds', 3)
+const srv = await benchServer()
+try {
+  const tokens = await enroll(srv.url, 'standard', arg('devices', 50))
+  const first = await fetch(`${srv.url}/api/v1/policy`, { headers: { authorization: `Bearer ${tokens[0]}` } })
+  const etag = first.headers.get('etag')!
+  await first.text()
+  await api(srv.url, 'GET', '/api/v1/admin/whoami')
+  const rps: number[] = []
+  const p99: number[] = []
+  for (let r = 0; r < rounds; r++) {
+    const res = await autocannon({
+      url: srv.url,
+      connections,
+      duration: seconds,
+      // Static requests cycling over devices (no per-request callback: the generator must not be the bottleneck).
+      requests: tokens.map((t) => ({
+        method: 'GET',
+        path: '/api/v1/policy',
+        headers: { authorization: `Bearer ${t}`, 'if-none-match': etag },
+      })),
+    })
+    const not304 = res.requests.total - (res.statusCodeStats['304']?.count ?? 0)
+    rps.push(res.requests.average)
+    p99.push(res.latency.p99)
+    console.log(
+      `round ${r + 1}: ${res.requests.average.toFixed(0)} polls/s (304), p99 ${res.latency.p99} ms${not304 ? `, ${not304} not 304` : ''}`,
+    )
+  }
+  console.log(`unchanged polls: median ${median(rps).toFixed(0)}/s, p99 ${median(p99)} ms (${connections} connections)`)
+} finally {
+  await srv.stop()
+}

@@ -1,0 +1,59 @@
+// Device protocol (DESIGN §4): enroll, policy (ETag + long-poll), reports, heartbeat. Handlers stay thin.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply } from 'fastify'
+import type { ServerContext } from '../app.js'
+import { EnrollBody, HeartbeatBody, PolicyQuery, ReportBody } from '../protocol.js'
+import type { BundleEntry } from '../service/policy.js'
+import { ApiError } from '../service/util.js'
+import { requireDevice } from './auth.js'
+
+function sendBundle(reply: FastifyReply, e: BundleEntry) {
+  return reply.header('etag', e.etag).header('cache-control', 'no-cache').type('application/json').send(e.body)
+}
+
+/** If-None-Match may list several tags and weak ones (W/"..."); `*` matches any current bundle. */
+export function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false
+  for (const raw of header.split(',')) {
+    const t = raw.trim().replace(/^W\//, '')
+    if (t === etag || t === '*') return true
+  }
+  return false
+}
+
+export const deviceRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = async (app, { ctx }) => {
+  app.get('/healthz', async () => ({ ok: true }))
+
+  app.post('/api/v1/enroll', { bodyLimit: 16 * 1024, schema: { body: EnrollBody } }, async (req) => {
+    return ctx.enrollment.enroll(req.body)
+  })
+
+  app.get('/api/v1/policy', { schema: { querystring: PolicyQuery } }, async (req, reply) => {
+    const dev = await requireDevice(ctx, req)
+    const entry = ctx.policy.get(dev.class)
+    if (!entry) throw new ApiError(404, 'no_policy', `no bundle has been issued for class "${dev.class}" yet`)
+    if (!etagMatches(req.headers['if-none-match'], entry.etag)) return sendBundle(reply, entry)
+    const wait = req.query.wait ?? 0
+    if (wait > 0) {
+      const next = await ctx.policy.wait(dev.class, entry.etag, wait * 1000, reply.raw)
+      if (next) return sendBundle(reply, next)
+    }
+    return reply.code(304).header('etag', entry.etag).send()
+  })
+
+  app.post('/api/v1/reports', { schema: { body: ReportBody } }, async (req, reply) => {
+    const dev = await requireDevice(ctx, req)
+    const r = await ctx.ingestor.submitReport(dev.deviceId, dev.class, req.body)
+    return reply.code(202).send({ reportId: req.body.reportId, accepted: true, duplicate: r.duplicate })
+  })
+
+  app.post('/api/v1/heartbeat', { bodyLimit: 64 * 1024, schema: { body: HeartbeatBody } }, async (req) => {
+    const dev = await requireDevice(ctx, req)
+    await ctx.ingestor.submitHeartbeat(dev.deviceId, req.body)
+    return {
+      ok: true,
+      policyVersion: ctx.policy.get(dev.class)?.version ?? null,
+      heartbeatIntervalSec: ctx.heartbeatIntervalSec,
+    }
+  })
+}
