@@ -27,7 +27,8 @@ function policy(actions: string) {
   ].join('\n')
 }
 
-describe('server + interdictctl + agent daemon (end to end)', () => {
+// Each step spawns real CLIs (a TypeScript start each): generous timeouts so a loaded CI machine does not flake.
+describe('server + interdictctl + agent daemon (end to end)', { timeout: 120_000 }, () => {
   const dir = tempDir('interdict-e2e-')
   const children: ChildProcess[] = []
   let server: ServerProcess
@@ -97,7 +98,7 @@ describe('server + interdictctl + agent daemon (end to end)', () => {
     children.push(agent)
     // Audit only: a banned process is reported and left running.
     const running = startBinary(exe)
-    await waitFor(async () => ((await deviceStatus()) === 'noncompliant' ? true : undefined), 20_000, 250)
+    await waitFor(async () => ((await deviceStatus()) === 'noncompliant' ? true : undefined), 60_000, 250)
     expect(isAlive(running.pid!)).toBe(true)
   })
 
@@ -110,7 +111,7 @@ describe('server + interdictctl + agent daemon (end to end)', () => {
     await waitFor(() => (running.exitCode !== null || running.signalCode !== null ? true : undefined), 10_000)
     const pushToKill = Date.now() - t0
     expect(pushToKill).toBeLessThan(10_000)
-    await waitFor(async () => ((await deviceStatus()) === 'remediated' ? true : undefined), 20_000, 250)
+    await waitFor(async () => ((await deviceStatus()) === 'remediated' ? true : undefined), 60_000, 250)
     expect(isAlive(lookalikeProc.pid!)).toBe(true)
   })
 
@@ -118,7 +119,8 @@ describe('server + interdictctl + agent daemon (end to end)', () => {
     const t0 = Date.now()
     const p = startBinary(exe)
     await waitFor(() => (p.exitCode !== null || p.signalCode !== null ? true : undefined), 5_000, 10)
-    expect(Date.now() - t0).toBeLessThan(1_000)
+    // Target is under a second (bench/kill-latency measures p95 ~235 ms); slack here for a loaded CI machine.
+    expect(Date.now() - t0).toBeLessThan(1_500)
     const f = await waitFor(
       async () => {
         const res = await runCtl(['findings', '--app', 'chatapp', '--format', 'json'], env)
