@@ -2,7 +2,7 @@
 // RSS ≤ 70 MB). The agent runs as a separate process: the real daemon (enrolled against an in-process fake server,
 // policy `kill` on process name telegram-desktop), so its CPU and RSS are measured alone.
 //
-//   npx tsx bench/kill-latency.ts [--runs 100] [--idle-sec 60] [--procs 500]
+//   npx tsx bench/kill-latency.ts [--runs 100] [--idle-sec 60] [--procs 500] [--quick] [--json]
 //
 // Latency is measured from just before spawn() of a banned binary to the exit event of the child: the time the
 // process existed, which includes the watcher tick (200 ms), /proc reads, the kill action's TERM and verify.
@@ -13,14 +13,21 @@ import { copyFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { report } from './lib.js'
 
 const { values } = parseArgs({
   options: {
-    runs: { type: 'string', default: '100' },
-    'idle-sec': { type: 'string', default: '60' },
-    procs: { type: 'string', default: '500' },
+    runs: { type: 'string' },
+    'idle-sec': { type: 'string' },
+    procs: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
   },
 })
+// --quick: fewer launches and a shorter idle window (a smoke run of the table, not a measurement to quote).
+values.runs ??= values.quick ? '30' : '100'
+values['idle-sec'] ??= values.quick ? '10' : '60'
+values.procs ??= '500'
 
 interface Usage {
   cpuMicros: number
@@ -87,8 +94,20 @@ async function main() {
     }
     lat.sort((a, b) => a - b)
     const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? Number.NaN
-    console.log(`kill latency over ${lat.length} runs (start -> death), ms:`)
-    console.log(
+    const p50 = q(0.5)
+    const p95 = q(0.95)
+    const spread = `max ${(lat.at(-1) ?? Number.NaN).toFixed(0)} ms, ${survivors} survived, n=${lat.length}`
+    report({ measure: 'kill latency p50 (start -> death)', target: '-', median: p50, unit: 'ms', spread })
+    report({
+      measure: 'kill latency p95 (start -> death)',
+      target: '<= 500 ms',
+      median: p95,
+      unit: 'ms',
+      spread,
+      pass: p95 <= 500 && survivors === 0,
+    })
+    console.error(`kill latency over ${lat.length} runs (start -> death), ms:`)
+    console.error(
       `  p50 ${q(0.5).toFixed(0)}  p95 ${q(0.95).toFixed(0)}  max ${(lat.at(-1) ?? Number.NaN).toFixed(0)}` +
         `  (survived 5 s: ${survivors})`,
     )
@@ -108,12 +127,29 @@ async function main() {
     samples.sort((a, b) => a - b)
     const med = samples[Math.floor(samples.length / 2)]!
     const u = await usage()
-    console.log(`idle CPU with ${procs} extra processes over ${idleSec} s (${windows} windows), % of one core:`)
-    console.log(`  median ${med.toFixed(2)}  min ${samples[0]!.toFixed(2)}  max ${samples.at(-1)!.toFixed(2)}`)
-    console.log(
+    const rssMb = u.rss / 1048576
+    report({
+      measure: `watcher idle CPU, ${procs} extra processes`,
+      target: '<= 1 %',
+      median: med,
+      unit: '%',
+      spread: `min ${samples[0]!.toFixed(2)} max ${samples.at(-1)!.toFixed(2)} over ${idleSec} s`,
+      pass: med <= 1,
+    })
+    report({
+      measure: 'agent daemon RSS (watching, after idle run)',
+      target: '<= 70 MB',
+      median: rssMb,
+      unit: 'MB',
+      spread: `heap ${(u.heapUsed / 1048576).toFixed(1)} MB, ${(u.rssAtStart / 1048576).toFixed(1)} MB at start`,
+      pass: rssMb <= 70,
+    })
+    console.error(`idle CPU with ${procs} extra processes over ${idleSec} s (${windows} windows), % of one core:`)
+    console.error(`  median ${med.toFixed(2)}  min ${samples[0]!.toFixed(2)}  max ${samples.at(-1)!.toFixed(2)}`)
+    console.error(
       `  watcher: ${u.watcher.ticks} ticks, ${u.watcher.listings} /proc listings, ${u.watcher.newPids} new pids`,
     )
-    console.log(
+    console.error(
       `agent RSS ${(u.rss / 1048576).toFixed(1)} MB (heap ${(u.heapUsed / 1048576).toFixed(1)} MB; ` +
         `${(u.rssAtStart / 1048576).toFixed(1)} MB at start, before the first full scan of ` +
         `${u.lastScan?.rows ?? '?'} rows in ${u.lastScan?.ms ?? '?'} ms)`,

@@ -171,6 +171,8 @@ export interface CollectContext {
   files: FileInspector
   /** Root to resolve absolute system paths against (tests point it at a fixture tree); default `/`. */
   root?: string
+  /** Problems a collector skipped past without failing (one malformed bundle among many); scan output shows them. */
+  warn?: (message: string) => void
 }
 
 export interface Collector {

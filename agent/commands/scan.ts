@@ -1,11 +1,22 @@
 // `interdict-agent scan`: one-shot scan of this machine. Audit unless --enforce. Exit 0 clean, 1 found, 2 error.
 import type { Command } from 'commander'
 import { compileMatcher } from '../../policies/match.js'
+import { type ActionResult, enforce } from '../actions/index.js'
 import { collectorsFor } from '../collectors/index.js'
 import { collectContext } from '../collectors/context.js'
 import { evidenceLine, table } from '../output.js'
 import { localBundle } from '../policy-source.js'
 import { runScan } from '../scan.js'
+import { resolveStateDir } from '../sync/paths.js'
+
+interface ScanOptions {
+  policy?: string
+  class: string
+  root?: string
+  enforce?: boolean
+  stateDir?: string
+  json?: boolean
+}
 
 export function registerScan(program: Command) {
   program
@@ -14,8 +25,12 @@ export function registerScan(program: Command) {
     .option('--policy <file|dir>', 'policy file or directory (default: the shipped catalogue)')
     .option('--class <class>', 'device class whose actions apply', 'standard')
     .option('--root <dir>', 'scan a mounted image or fixture tree instead of / (files and packages only)')
+    .option('--enforce', "apply the class's actions (kill, quarantine, ...); most need root")
+    .option('--state-dir <dir>', 'state dir holding the quarantine vault (default: the agent state dir)')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { policy?: string; class: string; root?: string; json?: boolean }) => {
+    .action(async (opts: ScanOptions) => {
+      if (opts.enforce && opts.root)
+        throw new Error('--enforce cannot be combined with --root (an image is not this machine)')
       const bundle = await localBundle(opts.policy, opts.class)
       const matcher = compileMatcher(bundle.apps, process.platform as 'linux', { exemptions: bundle.exemptions })
       const ctx = await collectContext(matcher, opts.root ? { root: opts.root } : {})
@@ -27,14 +42,21 @@ export function registerScan(program: Command) {
           process.stderr.write(`scan: ${p.done}/${p.total} collectors done (${p.collector})\n`)
         }
       })
+      let actions: ActionResult[] | undefined
+      if (opts.enforce) {
+        const stateDir = resolveStateDir(opts.stateDir)
+        actions = await enforce(result.findings, { stateDir, os: ctx.os, bundle })
+      }
       if (opts.json) {
         const out = {
+          mode: opts.enforce ? 'enforce' : 'audit',
           class: bundle.class,
           scannedAt: result.startedAt,
           ms: Math.round(result.ms),
           collectors: result.collectors.map((c) => ({ ...c, ms: Math.round(c.ms) })),
           rows: result.rows.length,
           findings: result.findings.map(({ row, ...f }) => ({ ...f, evidence: row })),
+          ...(actions ? { actions } : {}),
         }
         process.stdout.write(`${JSON.stringify(out, null, 2)}\n`)
       } else {
@@ -48,7 +70,7 @@ export function registerScan(program: Command) {
         else {
           process.stdout.write(
             `\n${table(
-              ['APP', 'SIGNAL', 'MATCHED', 'EVIDENCE', 'ACTIONS (audit: not applied)'],
+              ['APP', 'SIGNAL', 'MATCHED', 'EVIDENCE', opts.enforce ? 'ACTIONS' : 'ACTIONS (audit: not applied)'],
               result.findings.map((f) => [
                 f.appId,
                 f.signal,
@@ -56,6 +78,14 @@ export function registerScan(program: Command) {
                 evidenceLine(f.row),
                 f.exempted ? `report (exempt: ${f.exempted})` : f.actions.join(', '),
               ]),
+            )}\n`,
+          )
+        }
+        if (actions?.length) {
+          process.stdout.write(
+            `\n${table(
+              ['ACTION', 'SUBJECT', 'STATUS', 'DETAIL'],
+              actions.map((a) => [a.action, a.subject, a.status, a.detail]),
             )}\n`,
           )
         }

@@ -14,6 +14,11 @@ export function arg(name: string, def: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : def
 }
 export const flag = (name: string) => process.argv.includes(`--${name}`)
+/** --quick (from `npm run bench -- --quick`): smaller counts and shorter runs, for a smoke check of the table. */
+export const quick = flag('quick')
+/** The default unless --quick, then the quick value (an explicit --name N always wins). */
+export const sized = (name: string, full: number, small: number) => arg(name, quick ? small : full)
+export const PG_BASE = process.env.INTERDICT_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test'
 
 export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -37,7 +42,7 @@ export async function benchServer(opts: { postgres?: boolean; extra?: string[] }
   const dataDir = mkdtempSync(join(tmpdir(), 'interdict-bench-'))
   let databaseUrl: string | undefined
   let schema: string | undefined
-  const base = process.env.INTERDICT_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test'
+  const base = PG_BASE
   if (opts.postgres) {
     schema = `bench_${randomBytes(4).toString('hex')}`
     const c = new pg.Client({ connectionString: base })

@@ -3,10 +3,11 @@
 // [--devices 100000] [--rounds 20] [--pg]
 import { randomBytes } from 'node:crypto'
 import { buildApp } from '../../server/app.js'
-import { ADMIN, arg, benchServer, flag, median } from './common.js'
+import { report } from '../lib.js'
+import { ADMIN, benchServer, flag, median, sized } from './common.js'
 
-const n = arg('devices', 100_000)
-const rounds = arg('rounds', 20)
+const n = sized('devices', 100_000, 100_000)
+const rounds = sized('rounds', 20, 5)
 const srv = await benchServer({ postgres: flag('pg') })
 await srv.stopProcessOnly()
 // Fill the database in-process (fast, no HTTP), then measure over HTTP against a fresh server process.
@@ -60,7 +61,7 @@ for (let i = 0; i < n; i += 2000) {
         .execute()
   })
 }
-console.log(`inserted ${n} devices in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+console.error(`inserted ${n} devices in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
 await app.close()
 const live = await srv.restart()
 try {
@@ -73,7 +74,16 @@ try {
     times.push(performance.now() - t)
     total = body.totals.total
   }
-  console.log(
+  const med = median(times)
+  report({
+    measure: `compliance summary, ${total} devices, ${flag('pg') ? 'PostgreSQL' : 'SQLite'}`,
+    target: '< 100 ms',
+    median: med,
+    unit: 'ms',
+    spread: `min ${Math.min(...times).toFixed(1)} max ${Math.max(...times).toFixed(1)} ms`,
+    pass: med < 100 && total === n,
+  })
+  console.error(
     `compliance summary over ${total} devices (${flag('pg') ? 'PostgreSQL' : 'SQLite'}): median ${median(times).toFixed(1)} ms ` +
       `(HTTP round trip included), min ${Math.min(...times).toFixed(1)} ms`,
   )

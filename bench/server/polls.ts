@@ -1,14 +1,15 @@
 // Unchanged-policy polls: GET /api/v1/policy with If-None-Match of the current bundle, answered 304 from memory.
 // Usage: npx tsx bench/server/polls.ts [--seconds 10] [--connections 100] [--rounds 3] [--devices 200]
 import autocannon from 'autocannon'
-import { api, arg, benchServer, enroll, median } from './common.js'
+import { report } from '../lib.js'
+import { api, benchServer, enroll, median, sized } from './common.js'
 
-const seconds = arg('seconds', 10)
-const connections = arg('connections', 100)
-const rounds = arg('rounds', 3)
+const seconds = sized('seconds', 10, 3)
+const connections = sized('connections', 100, 100)
+const rounds = sized('rounds', 3, 1)
 const srv = await benchServer()
 try {
-  const tokens = await enroll(srv.url, 'standard', arg('devices', 50))
+  const tokens = await enroll(srv.url, 'standard', sized('devices', 50, 50))
   const first = await fetch(`${srv.url}/api/v1/policy`, { headers: { authorization: `Bearer ${tokens[0]}` } })
   const etag = first.headers.get('etag')!
   await first.text()
@@ -34,7 +35,18 @@ try {
       `round ${r + 1}: ${res.requests.average.toFixed(0)} polls/s (304), p99 ${res.latency.p99} ms${not304 ? `, ${not304} not 304` : ''}`,
     )
   }
-  console.log(`unchanged polls: median ${median(rps).toFixed(0)}/s, p99 ${median(p99)} ms (${connections} connections)`)
+  const med = median(rps)
+  report({
+    measure: `unchanged-policy polls (304)/s, ${connections} conns`,
+    target: '>= 20000/s',
+    median: med,
+    unit: '/s',
+    spread: `min ${Math.min(...rps).toFixed(0)} p99 ${median(p99)} ms`,
+    pass: med >= 20_000,
+  })
+  console.error(
+    `unchanged polls: median ${median(rps).toFixed(0)}/s, p99 ${median(p99)} ms (${connections} connections)`,
+  )
 } finally {
   await srv.stop()
 }

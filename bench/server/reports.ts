@@ -1,13 +1,14 @@
 // Report ingestion: sustained POST /api/v1/reports (~1 KB, 3 findings) against a server in its own process.
 // Usage: npx tsx bench/server/reports.ts [--pg] [--seconds 10] [--connections 100] [--rounds 3] [--devices 500]
 import autocannon from 'autocannon'
-import { arg, benchServer, enroll, flag, makeReport, median } from './common.js'
+import { report } from '../lib.js'
+import { benchServer, enroll, flag, makeReport, median, sized } from './common.js'
 
 const postgres = flag('pg')
-const seconds = arg('seconds', 10)
-const connections = arg('connections', 100)
-const rounds = arg('rounds', 3)
-const nDevices = arg('devices', 500)
+const seconds = sized('seconds', 10, 3)
+const connections = sized('connections', 100, 100)
+const rounds = sized('rounds', 3, 1)
+const nDevices = sized('devices', 500, 100)
 
 const srv = await benchServer({ postgres })
 try {
@@ -42,7 +43,26 @@ try {
         (bad ? `, ${bad} failed` : ''),
     )
   }
-  console.log(
+  const db = postgres ? 'PostgreSQL' : 'SQLite'
+  const med = median(rps)
+  const medP99 = median(p99)
+  report({
+    measure: `reports/s, ${db}, ${connections} connections`,
+    target: '>= 5000/s',
+    median: med,
+    unit: '/s',
+    spread: `min ${Math.min(...rps).toFixed(0)} max ${Math.max(...rps).toFixed(0)}`,
+    pass: med >= 5000,
+  })
+  report({
+    measure: `report p99 latency, ${db}`,
+    target: '< 50 ms',
+    median: medP99,
+    unit: 'ms',
+    spread: `p50 ${median(p50)} ms`,
+    pass: medP99 < 50,
+  })
+  console.error(
     `reports (${postgres ? 'PostgreSQL' : 'SQLite'}, ${connections} connections): median ${median(rps).toFixed(0)} reports/s, ` +
       `p50 ${median(p50)} ms, p99 ${median(p99)} ms`,
   )
