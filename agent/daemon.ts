@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs'
 import { type ScheduledTask, schedule } from 'node-cron'
 import pino, { type Logger } from 'pino'
 import { compileMatcher, type Finding, type Matcher } from '../policies/match.js'
+import type { NetworkBlockOptions } from './actions/block-network.js'
 import type { ActionResult } from './actions/types.js'
 import { collectContext } from './collectors/context.js'
 import { createFileInspector } from './collectors/file-inspector.js'
@@ -22,6 +23,7 @@ import { type AgentConfig, loadConfig } from './sync/config.js'
 import { actionable, defaultEnforcer, type Enforcer } from './sync/enforcer.js'
 import { errorMessage, writeFileAtomic } from './sync/fsutil.js'
 import { createClient } from './sync/http.js'
+import { NetworkBlockSync } from './sync/network-block.js'
 import { type Outbox, Outbox as OutboxClass, type OutboxKind } from './sync/outbox.js'
 import { statePaths } from './sync/paths.js'
 import { type ActiveBundle, type OfferResult, PolicyStore, type Rejection } from './sync/policy-store.js'
@@ -61,6 +63,8 @@ export interface DaemonOptions {
   retryMs?: number
   /** Watcher reports are batched this long so a relaunch loop makes one report a second, not hundreds. */
   reportBatchMs?: number
+  /** Hosts-file path, firewall backend and command runner for block-network (tests point these at fixtures). */
+  network?: Omit<NetworkBlockOptions, 'os' | 'stale'>
 }
 
 /** A cron expression for "every n seconds" with a fixed random offset so a fleet does not fire in lockstep (pure). */
@@ -124,6 +128,8 @@ export class Daemon {
   private lastReportAt: string | undefined
   private statusError: string | undefined
   private pendingRejection: Rejection | undefined
+  private networkError: string | undefined
+  private readonly network: NetworkBlockSync
   private client!: ReturnType<typeof createClient>
 
   constructor(readonly opts: DaemonOptions) {
@@ -132,6 +138,7 @@ export class Daemon {
     this.os = process.platform as Os
     this.tracker = new ChangeTracker(opts.summaryMs)
     this.retryMs = opts.retryMs ?? 6 * 3600_000
+    this.network = new NetworkBlockSync(this.paths.networkBlock, this.os, opts.network)
     this.watcher = new ProcessWatcher({
       ...opts.watcher,
       onFindings: (f, row) => this.onWatcherFindings(f, row),
@@ -161,6 +168,7 @@ export class Daemon {
       this.log.info({ version: last.payload.version, expired: last.expired }, 'enforcing last good bundle')
       if (last.expired) this.log.warn({ expiresAt: last.payload.expiresAt }, 'last good bundle expired; still enforced')
       this.applyBundle(last)
+      void this.syncNetwork()
     } else if (this.store.loadProblem) {
       this.log.error({ err: this.store.loadProblem }, 'no usable policy bundle on disk')
     }
@@ -223,6 +231,21 @@ export class Daemon {
     this.watcher.setPolicy(this.matcher, this.files)
   }
 
+  /** Hosts block and firewall rules follow the bundle: added when asked for, removed when no longer asked for. */
+  private async syncNetwork() {
+    try {
+      const r = await this.network.sync(this.store.current?.payload)
+      if (!r) return
+      this.networkError = r.ok ? undefined : r.errors.join('; ')
+      const fields = { domains: r.domains.length, cidrs: r.cidrs.length, firewall: r.firewall, hosts: r.hostsPath }
+      if (r.ok) this.log.info(fields, 'network block updated to the policy')
+      else this.log.error({ ...fields, err: this.networkError }, 'network block failed')
+    } catch (err) {
+      this.networkError = errorMessage(err)
+      this.log.error({ err: this.networkError }, 'network block failed')
+    }
+  }
+
   private async onPolicy(r: OfferResult) {
     if (r.status === 'unchanged') return
     if (r.status === 'rejected') {
@@ -251,6 +274,7 @@ export class Daemon {
     this.log.info({ version: r.bundle.payload.version, previous: r.previousVersion }, 'policy bundle accepted')
     this.pendingRejection = undefined
     this.applyBundle(r.bundle)
+    await this.syncNetwork()
     // Everything already running and installed is re-evaluated against the new rules at once, and reported afresh.
     this.tracker.reset()
     await this.fullScan('policy')
@@ -444,6 +468,7 @@ export class Daemon {
         : undefined,
       'outbox.dead': drops?.dead || undefined,
       'state.error': this.statusError,
+      'network.error': this.networkError,
       'scan.lastAt': this.lastScan?.at,
       'scan.ms': this.lastScan?.ms,
       'scan.findings': this.lastScan?.findings,

@@ -7,6 +7,8 @@ export interface CollectorRun {
   rows: number
   ms: number
   error?: string
+  /** Things the collector skipped but worked around (an unreadable plist, a hive it could not load). */
+  warnings?: string[]
 }
 
 export interface ScanResult {
@@ -36,12 +38,16 @@ export async function runScan(
   const runs = await Promise.all(
     collectors.map(async (c) => {
       const t0 = performance.now()
+      const warnings: string[] = []
+      // Capped: one broken folder must not turn a report into a wall of text.
+      const warn = (m: string) => void (warnings.length < 20 && warnings.push(m))
+      const withWarnings = (run: CollectorRun): CollectorRun => (warnings.length ? { ...run, warnings } : run)
       try {
-        const rows = await c.collect(ctx)
-        return { run: { name: c.name, rows: rows.length, ms: performance.now() - t0 }, rows }
+        const rows = await c.collect({ ...ctx, warn })
+        return { run: withWarnings({ name: c.name, rows: rows.length, ms: performance.now() - t0 }), rows }
       } catch (err) {
         const error = err instanceof Error ? err.message : String(err)
-        return { run: { name: c.name, rows: 0, ms: performance.now() - t0, error }, rows: [] as Row[] }
+        return { run: withWarnings({ name: c.name, rows: 0, ms: performance.now() - t0, error }), rows: [] as Row[] }
       } finally {
         done++
         onProgress?.({ done, total: collectors.length, collector: c.name })

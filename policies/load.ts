@@ -69,7 +69,13 @@ export function parsePolicy(text: string, file: string): PolicyFile {
       }),
     )
   }
-  const value: unknown = doc.toJS({ maxAliasCount: 100 })
+  let value: unknown
+  try {
+    value = doc.toJS({ maxAliasCount: 100 })
+  } catch (err) {
+    // yaml throws ReferenceError for unresolved aliases and alias bombs; both are the file's fault, not ours.
+    throw new PolicyError([{ file, path: '', message: `YAML aliases: ${(err as Error).message}` }])
+  }
   if (!checkPolicy.Check(value)) {
     const seen = new Set<string>()
     const issues: PolicyIssue[] = []

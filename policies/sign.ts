@@ -62,6 +62,11 @@ export function verifyBundle(
     throw new BundleRejected('malformed', `bundle is malformed: ${first?.instancePath || '/'} ${first?.message ?? ''}`)
   }
   const { payload, signature } = bundle
+  const pinnedId = keyIdOf(publicKeyPem)
+  if (signature.keyId !== pinnedId) {
+    // Verification would fail anyway; naming both keys makes a server key rotation obvious to whoever reads the log.
+    throw new BundleRejected('signature', `bundle is signed by key ${signature.keyId}, pinned key is ${pinnedId}`)
+  }
   let ok = false
   try {
     ok = verify(

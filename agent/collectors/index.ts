@@ -7,8 +7,12 @@ import { portableCollector } from './linux/portable.js'
 import { rpmCollector } from './linux/rpm.js'
 import { snapCollector } from './linux/snap.js'
 import { networkCollector } from './network.js'
+import { macosAppsCollector } from './macos/apps.js'
 import { processesCollector } from './processes.js'
 import type { Collector, Os } from './types.js'
+import { windowsAppxCollector } from './windows/appx.js'
+import { windowsExecutablesCollector } from './windows/executables.js'
+import { windowsProgramsCollector } from './windows/registry.js'
 
 export const ALL_COLLECTORS: readonly Collector[] = [
   processesCollector,
@@ -18,6 +22,10 @@ export const ALL_COLLECTORS: readonly Collector[] = [
   flatpakCollector,
   desktopEntriesCollector,
   portableCollector,
+  macosAppsCollector,
+  windowsProgramsCollector,
+  windowsAppxCollector,
+  windowsExecutablesCollector,
   networkCollector,
   artifactsCollector,
 ]

@@ -66,6 +66,8 @@ export function registerScan(program: Command) {
             ` (class ${bundle.class}, ${bundle.apps.length} app rules)\n`,
         )
         for (const c of failed) process.stdout.write(`  collector ${c.name} failed: ${c.error}\n`)
+        for (const c of result.collectors)
+          for (const w of c.warnings ?? []) process.stdout.write(`  collector ${c.name} warning: ${w}\n`)
         if (result.findings.length === 0) process.stdout.write('No banned apps found.\n')
         else {
           process.stdout.write(

@@ -25,6 +25,7 @@ export function statePaths(stateDir: string) {
     status: join(stateDir, 'status.json'),
     outbox: join(stateDir, 'outbox'),
     quarantine: join(stateDir, 'quarantine'),
+    networkBlock: join(stateDir, 'network-block.json'),
   }
 }
 export type StatePaths = ReturnType<typeof statePaths>

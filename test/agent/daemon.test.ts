@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { copyFile, mkdtemp, rm } from 'node:fs/promises'
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { processesCollector } from '../../agent/collectors/processes.js'
-import { Daemon } from '../../agent/daemon.js'
+import { Daemon, type DaemonOptions } from '../../agent/daemon.js'
 import { enroll } from '../../agent/sync/enroll.js'
 import { FakeServer, telegramPolicy } from './fake-server.js'
 
@@ -46,8 +46,9 @@ async function setup() {
   const dir = await mkdtemp(join(tmpdir(), 'interdict-daemon-'))
   cleanups.push(() => rm(dir, { recursive: true, force: true }))
   cleanups.push(() => server.stop())
-  const daemon = (opts: { waitSec?: number } = {}) => {
+  const daemon = (opts: { waitSec?: number; network?: DaemonOptions['network'] } = {}) => {
     const d = new Daemon({
+      ...(opts.network ? { network: opts.network } : {}),
       stateDir: dir,
       collectors: [processesCollector],
       waitSec: opts.waitSec ?? 5,
@@ -153,5 +154,41 @@ describe.skipIf(process.platform !== 'linux')('daemon', () => {
     expect(d.health()['policy.rejected']).toMatch(/rollback/)
     const p = start()
     await until(() => !alive(p), 2000)
+  })
+
+  it('follows the policy with the network block: added on push, removed when the policy drops it', async () => {
+    const { server, dir, daemon } = await setup()
+    const hostsPath = join(dir, 'hosts')
+    await writeFile(hostsPath, '127.0.0.1 localhost\n')
+    const commands: string[] = []
+    const network = {
+      hostsPath,
+      kind: 'nftables' as const,
+      runner: async (cmd: string, args: readonly string[], o: { input?: string } = {}) => {
+        commands.push(`${cmd} ${args.join(' ')}\n${o.input ?? ''}`)
+        return { code: 0, signal: null, stdout: '', stderr: '', timedOut: false }
+      },
+    }
+    const withNet = telegramPolicy(['report', 'block-network'])
+    const app = withNet.apps[0] as { match: Record<string, unknown> }
+    app.match.network = { domains: ['telegram.org'], cidrs: ['149.154.160.0/20'] }
+    server.push([withNet], 'military', 1)
+    await enroll({ server: server.url, secret: 's3cret', stateDir: dir, facts })
+    const d = daemon({ network })
+    await d.start()
+    await until(() => commands.length === 1)
+    expect(await readFile(hostsPath, 'utf8')).toMatch(/# BEGIN interdict[\s\S]*0\.0\.0\.0 telegram\.org/)
+    expect(commands[0]).toContain('149.154.160.0/20')
+    // The same policy again (new version, same rules): nothing is re-applied.
+    server.push([withNet], 'military', 2)
+    await until(() => d.bundle?.payload.version === 2)
+    await new Promise((r) => setTimeout(r, 200))
+    expect(commands).toHaveLength(1)
+    // The policy stops asking: hosts block and firewall set are removed, the rest of the hosts file is kept.
+    server.push([telegramPolicy(['report', 'kill'])], 'military', 3)
+    await until(() => commands.length === 2)
+    expect(await readFile(hostsPath, 'utf8')).toBe('127.0.0.1 localhost\n')
+    expect(commands[1]).not.toContain('149.154.160.0/20')
+    expect(d.health()['network.error']).toBeUndefined()
   })
 })

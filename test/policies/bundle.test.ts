@@ -81,5 +81,7 @@ describe('bundle compilation and signing', async () => {
     expect(tamper((b) => b.payload.apps.pop())).toThrow(/signature/)
     expect(tamper((b) => (b.payload.version = 99))).toThrow(/signature/)
     expect(tamper((b) => (b.signature.sig = Buffer.alloc(64).toString('base64')))).toThrow(/signature/)
+    // A valid signature under a relabelled key id is still refused, naming both keys (rotation shows in the log).
+    expect(tamper((b) => (b.signature.keyId = 'ffffffffffffffff'))).toThrow(/signed by key ffffffffffffffff, pinned/)
   })
 })

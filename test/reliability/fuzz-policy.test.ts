@@ -11,11 +11,10 @@ import { BundleRejected, generateSigningKey, signBundle, verifyBundle } from '..
 import { POLICY_YAML } from '../server/helpers.js'
 
 const SCALE = process.env.INTERDICT_RELIABILITY_FULL === '1' ? 5 : 1
-const tally = { policies: 0, policyAccepted: 0, aliasBug: 0, bundles: 0, bundleAccepted: 0 }
+const tally = { policies: 0, policyAccepted: 0, bundles: 0, bundleAccepted: 0 }
 afterAll(() => {
   console.log(
-    `[fuzz policy] ${tally.policies} policy texts (${tally.policyAccepted} valid, ${tally.aliasBug} hit the ` +
-      `known alias ReferenceError); ` +
+    `[fuzz policy] ${tally.policies} policy texts (${tally.policyAccepted} valid, the rest PolicyError); ` +
       `${tally.bundles} mutated bundles (${tally.bundleAccepted} accepted, all identical to the original)`,
   )
 })
@@ -98,9 +97,7 @@ describe('parsePolicy under generated input', () => {
           parsePolicy(text, 'fuzz.yaml')
           tally.policyAccepted++
         } catch (err) {
-          // Known bug below (alias errors escape as ReferenceError): counted, covered by the it.fails test.
-          if (isKnownAliasBug(err)) tally.aliasBug++
-          else if (!(err instanceof PolicyError))
+          if (!(err instanceof PolicyError))
             throw new Error(`non-PolicyError ${String(err)} for ${JSON.stringify(text)}`)
         }
         expect(({} as Record<string, unknown>).polluted).toBeUndefined()
@@ -110,28 +107,18 @@ describe('parsePolicy under generated input', () => {
   }, 120_000)
 })
 
-// KNOWN BUG (policies/load.ts, not this suite's file): yaml's doc.toJS() throws a ReferenceError for an alias bomb
-// ("Excessive alias count indicates a resource exhaustion attack") and for an unresolved alias (`id: *x`), and
-// parsePolicy lets it escape instead of turning it into a PolicyError. it.fails keeps `npm test` green while the bug stands; flip to it() once load.ts wraps it.
+// yaml's doc.toJS() throws ReferenceError for alias bombs and unresolved aliases; parsePolicy must turn them into
+// PolicyError like any other bad file.
 const ALIAS_BOMBS = [
   'a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]\nd: &d [*c, *c]\ne: &e [*d, *d]\nf: &f [*e, *e]\ng: [*f, *f]\n',
   `${'a: &a [1]\n'}${Array.from({ length: 200 }, (_, i) => `k${i}: *a`).join('\n')}\n`,
   'id: *x\n',
   '*!',
 ]
-const isKnownAliasBug = (err: unknown) => err instanceof ReferenceError && /alias/i.test(err.message)
 describe('parsePolicy on YAML alias bombs', () => {
-  it.fails('throws PolicyError, not the YAML library ReferenceError (known bug in policies/load.ts)', () => {
+  it('throws PolicyError naming the aliases, not the YAML library ReferenceError', () => {
     for (const text of ALIAS_BOMBS) expect(() => parsePolicy(text, 'bomb.yaml')).toThrow(PolicyError)
-  })
-  it('the known bug is only ever that ReferenceError', () => {
-    for (const text of ALIAS_BOMBS) {
-      try {
-        parsePolicy(text, 'bomb.yaml')
-      } catch (err) {
-        expect(err instanceof PolicyError || isKnownAliasBug(err), String(err)).toBe(true)
-      }
-    }
+    expect(() => parsePolicy(ALIAS_BOMBS[0] as string, 'bomb.yaml')).toThrow(/bomb\.yaml.*alias/is)
   })
 })
 
