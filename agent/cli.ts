@@ -1,6 +1,5 @@
 // interdict-agent: the endpoint agent's command line. Each command lives in commands/ and registers itself here.
 import { Command, CommanderError } from 'commander'
-import { PolicyError } from '../policies/load.js'
 import { registerEnroll } from './commands/enroll.js'
 import { registerQuarantine } from './commands/quarantine.js'
 import { registerRun } from './commands/run.js'
@@ -28,7 +27,8 @@ try {
   if (err instanceof CommanderError) {
     // --help and --version exit 0; usage errors exit 2 (commander already printed the message).
     process.exitCode = err.exitCode === 0 ? 0 : 2
-  } else if (err instanceof PolicyError) {
+  } else if (err instanceof Error && err.name === 'PolicyError') {
+    // By name: importing the policy loader here would load YAML for every command.
     process.stderr.write(`policy error:\n${err.message}\n`)
     process.exitCode = 2
   } else {

@@ -18,6 +18,7 @@ const HERE = new URL('.', import.meta.url).pathname
 // Each entry: script path relative to bench/ and its arguments. Scripts print one JSON line per measure with --json.
 const SCRIPTS: [string, string[]][] = [
   ['scan.ts', []],
+  ['agent-rss.ts', []],
   ['kill-latency.ts', []],
   ['server/reports.ts', []],
   ['server/reports.ts', ['--pg']],

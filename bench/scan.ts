@@ -1,5 +1,6 @@
-// bench/scan: median full-scan time and peak RSS on this machine with 50 and 500 extra processes running.
-// Targets (DESIGN §6): under 250 ms median with ~500 processes; agent RSS under 70 MB.
+// bench/scan: median full-scan time on this machine with 50 and 500 extra processes running.
+// Target (DESIGN §6): under 250 ms median with ~500 processes. (Agent memory: bench/agent-rss.ts measures the real
+// bundled agent; this process runs under tsx, whose loader would distort it.)
 // Run: npx tsx bench/scan.ts [--runs N]
 import { type ChildProcess, spawn } from 'node:child_process'
 import { collectContext } from '../agent/collectors/context.js'
@@ -46,5 +47,3 @@ for (const extra of [50, 500]) {
   })
   stop()
 }
-const rssMb = process.resourceUsage().maxRSS / 1024
-report({ measure: 'peak RSS of the scanning process', target: '< 70 MB', median: rssMb, unit: 'MB', pass: rssMb < 70 })

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join, relative, resolve } from 'node:path'
 import { bundle, ROOT } from './bundle.js'
 import { fetchHint, MissingBinaryError, nodeBinary, sha256File } from './node-binaries.js'
-import { makeBlob, makeExecutable, type SeaConfig, seaConfigPath } from './sea.js'
+import { AGENT_EXEC_ARGV, makeBlob, makeExecutable, type SeaConfig, seaConfigPath } from './sea.js'
 import { serverPlugins, serverSeaAssets } from './server-native.js'
 import {
   type App,
@@ -113,6 +113,7 @@ async function main() {
       useSnapshot: false,
       // V8 code cache (~30 ms less startup) is only valid for the exact Node binary that made it: the host's target.
       useCodeCache: target === hostTarget(),
+      ...(app.name === 'interdict-agent' ? { execArgv: AGENT_EXEC_ARGV, execArgvExtension: 'none' as const } : {}),
       assets: {
         ...(app.name === 'interdict-agent' ? fastlistAsset(target) : {}),
         ...(app.name === 'interdict-server' ? serverSeaAssets(target) : {}),

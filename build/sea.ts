@@ -17,12 +17,19 @@ export interface SeaConfig {
   useSnapshot: boolean
   useCodeCache: boolean
   assets?: Record<string, string>
+  execArgv?: string[]
+  execArgvExtension?: 'none' | 'env' | 'cli'
 }
+
+// The agent idles between scans: a 1 MB young generation keeps its resident memory down (bench/agent-rss.ts measures
+// it with these same flags). NODE_OPTIONS is ignored so nobody can inject a --require into a root agent.
+export const AGENT_EXEC_ARGV = ['--max-semi-space-size=1']
 
 /** `node --experimental-sea-config` with the given Node (must be the target's exact version). */
 export async function makeBlob(node: string, config: SeaConfig, configPath: string): Promise<void> {
   writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`)
-  await run(node, ['--experimental-sea-config', configPath], { maxBuffer: 16 << 20 })
+  // The code cache is only accepted by a Node started with the same V8 flags: make it under the app's execArgv.
+  await run(node, [...(config.execArgv ?? []), '--experimental-sea-config', configPath], { maxBuffer: 16 << 20 })
   if (!existsSync(config.output)) throw new Error(`node did not write the SEA blob ${config.output}`)
 }
 

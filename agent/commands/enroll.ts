@@ -2,9 +2,6 @@
 // store the identity in the state dir and fetch the first policy. Exit 0 ok, 2 usage, 3 secret rejected, 4 server
 // unreachable or TLS failure.
 import type { Command } from 'commander'
-import { EnrollError, enroll } from '../sync/enroll.js'
-import { errorMessage } from '../sync/fsutil.js'
-import { resolveStateDir } from '../sync/paths.js'
 
 export function registerEnroll(program: Command) {
   program
@@ -19,6 +16,11 @@ export function registerEnroll(program: Command) {
     .option('--state-dir <dir>', 'state directory (default: per-OS system location, or INTERDICT_STATE_DIR)')
     .option('--json', 'print the result as JSON')
     .action(async (opts: { server: string; secret: string; ca?: string; stateDir?: string; json?: boolean }) => {
+      const [{ EnrollError, enroll }, { errorMessage }, { resolveStateDir }] = await Promise.all([
+        import('../sync/enroll.js'),
+        import('../sync/fsutil.js'),
+        import('../sync/paths.js'),
+      ])
       const stateDir = resolveStateDir(opts.stateDir)
       try {
         const r = await enroll({

@@ -1,11 +1,6 @@
 // `interdict-agent run`: the daemon, in the foreground (service managers run it this way). JSON logs on stderr,
 // warnings and errors only unless --verbose or INTERDICT_LOG_LEVEL. SIGTERM/SIGINT stop it gracefully.
 import type { Command } from 'commander'
-import pino from 'pino'
-import { Daemon } from '../daemon.js'
-import { NotEnrolled } from '../sync/config.js'
-import { errorMessage } from '../sync/fsutil.js'
-import { resolveStateDir } from '../sync/paths.js'
 
 export function registerRun(program: Command) {
   program
@@ -14,6 +9,16 @@ export function registerRun(program: Command) {
     .option('--state-dir <dir>', 'state directory (default: per-OS system location, or INTERDICT_STATE_DIR)')
     .option('-v, --verbose', 'log every scan, sync and action (info level)')
     .action(async (opts: { stateDir?: string; verbose?: boolean }) => {
+      ;(await import('../memory.js')).tuneForResidentAgent()
+      const [{ default: pino }, { Daemon }, { NotEnrolled }, { errorMessage }, { resolveStateDir }] = await Promise.all(
+        [
+          import('pino'),
+          import('../daemon.js'),
+          import('../sync/config.js'),
+          import('../sync/fsutil.js'),
+          import('../sync/paths.js'),
+        ],
+      )
       const level = process.env.INTERDICT_LOG_LEVEL ?? (opts.verbose ? 'info' : 'warn')
       const logger = pino({ level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }))
       const daemon = new Daemon({ stateDir: resolveStateDir(opts.stateDir), logger })

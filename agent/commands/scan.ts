@@ -1,13 +1,7 @@
 // `interdict-agent scan`: one-shot scan of this machine. Audit unless --enforce. Exit 0 clean, 1 found, 2 error.
+// Heavy modules load inside the action (every command does this), so `--help` and the other commands stay small.
 import type { Command } from 'commander'
-import { compileMatcher } from '../../policies/match.js'
-import { type ActionResult, enforce } from '../actions/index.js'
-import { collectorsFor } from '../collectors/index.js'
-import { collectContext } from '../collectors/context.js'
-import { evidenceLine, table } from '../output.js'
-import { localBundle } from '../policy-source.js'
-import { runScan } from '../scan.js'
-import { resolveStateDir } from '../sync/paths.js'
+import type { ActionResult } from '../actions/index.js'
 
 interface ScanOptions {
   policy?: string
@@ -31,19 +25,38 @@ export function registerScan(program: Command) {
     .action(async (opts: ScanOptions) => {
       if (opts.enforce && opts.root)
         throw new Error('--enforce cannot be combined with --root (an image is not this machine)')
+      const [
+        { compileMatcher },
+        { collectorsFor },
+        { collectContext },
+        { evidenceLine, table },
+        { localBundle },
+        scan,
+      ] = await Promise.all([
+        import('../../policies/match.js'),
+        import('../collectors/index.js'),
+        import('../collectors/context.js'),
+        import('../output.js'),
+        import('../policy-source.js'),
+        import('../scan.js'),
+      ])
       const bundle = await localBundle(opts.policy, opts.class)
       const matcher = compileMatcher(bundle.apps, process.platform as 'linux', { exemptions: bundle.exemptions })
       const ctx = await collectContext(matcher, opts.root ? { root: opts.root } : {})
       const collectors = collectorsFor(ctx.os)
       // Progress only once a scan is slow enough to wonder about (over a second), on stderr.
       const t0 = Date.now()
-      const result = await runScan(collectors, ctx, matcher, (p) => {
+      const result = await scan.runScan(collectors, ctx, matcher, (p) => {
         if (Date.now() - t0 > 1000 && process.stderr.isTTY !== undefined) {
           process.stderr.write(`scan: ${p.done}/${p.total} collectors done (${p.collector})\n`)
         }
       })
       let actions: ActionResult[] | undefined
       if (opts.enforce) {
+        const [{ enforce }, { resolveStateDir }] = await Promise.all([
+          import('../actions/index.js'),
+          import('../sync/paths.js'),
+        ])
         const stateDir = resolveStateDir(opts.stateDir)
         actions = await enforce(result.findings, { stateDir, os: ctx.os, bundle })
       }
