@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join, win32 } from 'node:path'
 import { promisify } from 'node:util'
 import type { ProcessRow } from './types.js'
+import { parseWindowsCommandLine } from './windows/command-line.js'
 
 const run = promisify(execFile)
 const MAX_BUFFER = 64 * 1024 * 1024
@@ -106,39 +107,11 @@ export function parseCimJson(stdout: string): ProcessRow[] {
   return list.map((p) => {
     const row: ProcessRow = { kind: 'process', pid: p.ProcessId, ppid: p.ParentProcessId, name: p.Name }
     if (p.ExecutablePath) row.exe = p.ExecutablePath
-    if (p.CommandLine) row.argv = splitWindowsCommandLine(p.CommandLine)
+    if (p.CommandLine) row.argv = parseWindowsCommandLine(p.CommandLine)
     const ms = /\/Date\((\d+)\)\//.exec(p.CreationDate ?? '')
     if (ms?.[1]) row.startTime = Number(ms[1])
     return row
   })
-}
-
-/** CommandLineToArgvW's rules, simplified: quotes group, `\"` is a quote, other backslashes are literal (pure). */
-export function splitWindowsCommandLine(cmd: string): string[] {
-  const out: string[] = []
-  let cur = ''
-  let quoted = false
-  let any = false
-  for (let i = 0; i < cmd.length; i++) {
-    const c = cmd[i] as string
-    if (c === '\\' && cmd[i + 1] === '"') {
-      cur += '"'
-      i++
-      any = true
-    } else if (c === '"') {
-      quoted = !quoted
-      any = true
-    } else if (!quoted && (c === ' ' || c === '\t')) {
-      if (any) out.push(cur)
-      cur = ''
-      any = false
-    } else {
-      cur += c
-      any = true
-    }
-  }
-  if (any) out.push(cur)
-  return out
 }
 
 /** `tasklist /FO CSV /NH` output: "name","pid","session","#","mem" (pure). No parent pid: ppid is 0. */

@@ -9,8 +9,8 @@ import {
   parseCimJson,
   parseFastlist,
   parseTasklistCsv,
-  splitWindowsCommandLine,
 } from '../../agent/collectors/windows-processes.js'
+import { parseWindowsCommandLine } from '../../agent/collectors/windows/command-line.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'interdict-fastlist-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -72,12 +72,12 @@ describe('process source parsers', () => {
   })
 
   it('splits Windows command lines', () => {
-    expect(splitWindowsCommandLine('"C:\\a b\\x.exe" -f "quoted arg" plain')).toEqual([
+    expect(parseWindowsCommandLine('"C:\\a b\\x.exe" -f "quoted arg" plain')).toEqual([
       'C:\\a b\\x.exe',
       '-f',
       'quoted arg',
       'plain',
     ])
-    expect(splitWindowsCommandLine('x.exe ""')).toEqual(['x.exe', ''])
+    expect(parseWindowsCommandLine('x.exe ""')).toEqual(['x.exe', ''])
   })
 })
