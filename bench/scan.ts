@@ -1,8 +1,15 @@
-// bench/scan: median full-scan time on this machine with 50 and 500 extra processes running.
-// Target (DESIGN §6): under 250 ms median with ~500 processes. (Agent memory: bench/agent-rss.ts measures the real
-// bundled agent; this process runs under tsx, whose loader would distort it.)
+// bench/scan: median full-scan time and the peak RSS of a one-shot `interdict-agent scan`, with 50 and 500 extra
+// processes running. Targets (DESIGN §6): under 250 ms median with ~500 processes; RSS under 70 MB.
+// Times are measured in this process (warm file cache, as in the daemon). Memory is measured on the agent bundled as
+// the binaries embed it, in its own process with the binary's V8 flags: this process runs under tsx, whose loader
+// would distort it. The resident daemon's memory: bench/agent-rss.ts.
 // Run: npx tsx bench/scan.ts [--runs N]
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { bundle as bundleAgent } from '../build/bundle.js'
+import { AGENT_EXEC_ARGV } from '../build/sea.js'
 import { collectContext } from '../agent/collectors/context.js'
 import { collectorsFor } from '../agent/collectors/index.js'
 import { localBundle } from '../agent/policy-source.js'
@@ -29,6 +36,28 @@ const ctx = await collectContext(matcher)
 const collectors = collectorsFor(ctx.os)
 const procCount = () => import('node:fs').then((fs) => fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).length)
 
+// The agent as shipped, plus a preload that prints the process's peak RSS when it exits.
+const work = mkdtempSync(join(tmpdir(), 'interdict-bench-scan-'))
+const agentJs = (await bundleAgent('agent/cli.ts', join(work, 'interdict-agent.cjs'))).file
+const preload = join(work, 'peak-rss.cjs')
+writeFileSync(
+  preload,
+  "process.on('exit', () => process.stderr.write('PEAK_RSS_KB=' + process.resourceUsage().maxRSS + '\\n'))\n",
+)
+function agentScanPeakMb(): number {
+  const r = spawnSync(
+    process.execPath,
+    [...AGENT_EXEC_ARGV, '-r', preload, agentJs, 'scan', '--class', 'military', '--json'],
+    {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    },
+  )
+  const kb = /PEAK_RSS_KB=(\d+)/.exec(r.stderr)?.[1]
+  if (!kb) throw new Error(`agent scan printed no peak RSS: ${r.stderr}`)
+  return Number(kb) / 1024
+}
+
 for (const extra of [50, 500]) {
   const stop = await withProcesses(extra)
   // First scan fills the file-identity cache (every distinct executable hashed once); medians are of warm scans.
@@ -45,5 +74,16 @@ for (const extra of [50, 500]) {
     spread: `p90 ${percentile(times, 90).toFixed(0)} cold ${cold.ms.toFixed(0)} ms`,
     pass: med < 250,
   })
+  const peaks = Array.from({ length: Math.max(3, Math.round(RUNS / 5)) }, agentScanPeakMb)
+  const peak = median(peaks)
+  report({
+    measure: `peak RSS of \`interdict-agent scan\`, ${procs} processes`,
+    target: '< 70 MB',
+    median: peak,
+    unit: 'MB',
+    spread: `min ${Math.min(...peaks).toFixed(0)} max ${Math.max(...peaks).toFixed(0)}`,
+    pass: peak < 70,
+  })
   stop()
 }
+rmSync(work, { recursive: true, force: true })
