@@ -14,6 +14,7 @@ export const SERVICE = {
   systemdUnit: 'interdict-agent.service',
   launchdLabel: 'com.interdict.agent',
   windowsName: 'InterdictAgent',
+  windowsHostSource: 'InterdictAgentService.cs',
   displayName: 'Interdict endpoint agent',
   description: 'Finds banned apps and enforces the device class policy',
 } as const
@@ -50,19 +51,30 @@ export function xmlEscape(s: string): string {
 }
 
 /**
- * The service command line as sc.exe's binPath= value inside a .cmd script: each word quoted (CommandLineToArgvW
- * rules, `\"` for an inner quote), `%` doubled for cmd. Characters cmd would act on outside quotes are refused.
+ * A path for a double-quoted string in a .cmd script: `%` doubled; quotes and what cmd acts on (also in the script's
+ * unquoted messages) are refused.
  */
-export function windowsBinPath(argv: readonly string[]): string {
+export function cmdPath(path: string): string {
+  if (/["&|<>^\r\n]/.test(path)) throw new Error(`unsupported character in a service path: ${path}`)
+  return path.replace(/%/g, '%%')
+}
+
+/** argv as one Windows command line, quoted the way programs split it again (CommandLineToArgvW, MS C runtime). */
+export function windowsCommandLine(argv: readonly string[]): string {
   return argv
     .map((w) => {
-      if (/["&|<>^\r\n]/.test(w)) throw new Error(`unsupported character in service argument: ${w}`)
-      const word = w.replace(/%/g, '%%')
-      if (!/[\s]/.test(word) && word !== '') return word
-      if (word.endsWith('\\')) throw new Error(`a quoted service argument cannot end with a backslash: ${w}`)
-      return `\\"${word}\\"`
+      if (/[\r\n\0]/.test(w)) throw new Error(`unsupported character in service argument: ${JSON.stringify(w)}`)
+      if (w !== '' && !/[\s"]/.test(w)) return w
+      // Backslashes are literal except before a quote: double the ones before an inner quote and the closing one.
+      return `"${w.replace(/(\\*)"/g, '$1$1\\"').replace(/(\\+)$/, '$1$1')}"`
     })
     .join(' ')
+}
+
+/** The text of a C# verbatim string literal (@"..."): only `"` needs escaping, by doubling. */
+function csVerbatim(s: string): string {
+  if (/[\r\n]/.test(s)) throw new Error(`a service path or argument cannot contain a newline: ${JSON.stringify(s)}`)
+  return s.replace(/"/g, '""')
 }
 
 export interface ServiceOptions {
@@ -102,26 +114,53 @@ export function renderLaunchdPlist(
   })
 }
 
-export function renderWindowsInstall(
+/**
+ * Windows: the SCM runs a small .NET Framework service host (the agent, a Node program, cannot answer the SCM; it
+ * would fail with error 1053). The host runs `<agent> run ... --stop-on-stdin-eof` and stops it by closing its stdin.
+ */
+export function renderWindowsServiceHost(
   opts: ServiceOptions,
+  template = repoText(`build/service/${SERVICE.windowsHostSource}`),
+) {
+  const [exe, ...args] = [...serviceArgv(opts), '--stop-on-stdin-eof']
+  return renderTemplate(template, {
+    SERVICE_NAME: SERVICE.windowsName,
+    AGENT_EXE: csVerbatim(exe as string),
+    AGENT_ARGS: csVerbatim(windowsCommandLine(args)),
+    LOG_FILE: csVerbatim(win32.join(opts.stateDir, 'agent.log')),
+  })
+}
+
+/** The install script: compiles the host (its source is written next to the script) to `hostExe`, then `sc.exe`. */
+export function renderWindowsInstall(
+  hostExe = windowsHostPath(),
   template = repoText('build/service/install-windows-service.cmd'),
 ) {
   return renderTemplate(template, {
     SERVICE_NAME: SERVICE.windowsName,
-    BIN_PATH: windowsBinPath(serviceArgv(opts)),
+    INSTALL_DIR: cmdPath(win32.dirname(hostExe)),
+    HOST_EXE: cmdPath(hostExe),
     DISPLAY_NAME: SERVICE.displayName,
     DESCRIPTION: SERVICE.description,
   })
 }
 
-export function renderWindowsUninstall(template = repoText('build/service/uninstall-windows-service.cmd')) {
-  return renderTemplate(template, { SERVICE_NAME: SERVICE.windowsName })
+export function renderWindowsUninstall(
+  hostExe = windowsHostPath(),
+  template = repoText('build/service/uninstall-windows-service.cmd'),
+) {
+  return renderTemplate(template, { SERVICE_NAME: SERVICE.windowsName, HOST_EXE: cmdPath(hostExe) })
 }
 
 /** Where the binary is installed so that the service runs a root/admin-owned copy, never one in a user's folder. */
 export function installedBinaryPath(os: ServiceOs, env: NodeJS.ProcessEnv = process.env): string {
   if (os === 'win32') return win32.join(env.ProgramFiles ?? 'C:\\Program Files', 'Interdict', 'interdict-agent.exe')
   return '/usr/local/bin/interdict-agent'
+}
+
+/** The compiled Windows service host, beside the installed binary (admin-owned, like it). */
+export function windowsHostPath(env: NodeJS.ProcessEnv = process.env): string {
+  return win32.join(win32.dirname(installedBinaryPath('win32', env)), 'interdict-agent-service.exe')
 }
 
 export interface PlanFile {
@@ -198,16 +237,28 @@ export function planInstall(input: InstallInput): ServicePlan {
     }
   }
   const script = win32.join(input.stateDir, 'service', 'install-windows-service.cmd')
-  files.push({ path: script, content: renderWindowsInstall(opts), mode: 0o644 })
+  const hostExe = windowsHostPath(input.env)
+  // The script first (`--print` shows it), then the host's source, which the script compiles from beside itself.
+  files.push(
+    { path: script, content: renderWindowsInstall(hostExe), mode: 0o644 },
+    {
+      path: win32.join(input.stateDir, 'service', SERVICE.windowsHostSource),
+      content: renderWindowsServiceHost(opts),
+      mode: 0o644,
+    },
+  )
   notes.push(
-    'Windows: the SCM expects a service to report to it; until the agent does (or runs under a wrapper such as ' +
-      'WinSW), start may report error 1053 and the failure actions restart it',
+    `Windows: the service runs ${hostExe} (compiled at install with the .NET Framework's csc.exe), which runs the ` +
+      `agent and logs its output to ${win32.join(input.stateDir, 'agent.log')}`,
   )
   return { os, files, remove: [], commands: [['cmd.exe', '/d', '/c', script]], notes }
 }
 
-/** Commands and files that stop and remove the service (pure). The installed binary and the state dir stay. */
-export function planUninstall(input: Pick<InstallInput, 'os' | 'stateDir'>): ServicePlan {
+/**
+ * Commands and files that stop and remove the service (pure). The installed binary and the state dir stay; the
+ * Windows service host goes.
+ */
+export function planUninstall(input: Pick<InstallInput, 'os' | 'stateDir' | 'env'>): ServicePlan {
   const { os } = input
   if (os === 'linux') {
     return {
@@ -234,8 +285,8 @@ export function planUninstall(input: Pick<InstallInput, 'os' | 'stateDir'>): Ser
   const script = win32.join(input.stateDir, 'service', 'uninstall-windows-service.cmd')
   return {
     os,
-    files: [{ path: script, content: renderWindowsUninstall(), mode: 0o644 }],
-    remove: [script],
+    files: [{ path: script, content: renderWindowsUninstall(windowsHostPath(input.env)), mode: 0o644 }],
+    remove: [script, win32.join(input.stateDir, 'service', SERVICE.windowsHostSource)],
     commands: [['cmd.exe', '/d', '/c', script]],
     notes: [],
   }

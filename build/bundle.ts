@@ -14,7 +14,7 @@ export function embeddedFiles(root = ROOT): Record<string, string> {
   const out: Record<string, string> = {}
   for (const dir of ['policies/catalog', 'build/service']) {
     for (const f of readdirSync(join(root, dir)).sort()) {
-      if (/\.(ya?ml|json|service|plist|cmd)$/.test(f)) out[`${dir}/${f}`] = readFileSync(join(root, dir, f), 'utf8')
+      if (/\.(ya?ml|json|service|plist|cmd|cs)$/.test(f)) out[`${dir}/${f}`] = readFileSync(join(root, dir, f), 'utf8')
     }
   }
   return out

@@ -55,8 +55,12 @@ export function registerService(program: Command) {
       const stateDir = resolveStateDir(opts.stateDir)
       const plan = planInstall({ os, stateDir, ...selfProgram() })
       if (opts.print) {
-        // The service definition is the one file of the plan that is rendered, not copied.
-        process.stdout.write(plan.files.find((f) => f.content !== undefined)?.content ?? '')
+        // The service definition: the plan's rendered (not copied) files. Windows has two (script, service host).
+        const rendered = plan.files.filter((f) => f.content !== undefined)
+        for (const f of rendered) {
+          if (rendered.length > 1) process.stdout.write(`==> ${f.path} <==\n`)
+          process.stdout.write(f.content ?? '')
+        }
         return
       }
       if (opts.dryRun) {

@@ -1,5 +1,6 @@
 // Service definitions rendered from build/service/ templates, compared with committed fixtures
-// (UPDATE_FIXTURES=1 rewrites them); the systemd unit is checked by `systemd-analyze verify` where it exists.
+// (UPDATE_FIXTURES=1 rewrites them); the systemd unit is checked by `systemd-analyze verify` and the Windows service
+// host compiled by Mono's C# compiler (`mcs`) where they exist.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -7,16 +8,18 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
   applyPlan,
+  cmdPath,
   planInstall,
   planUninstall,
   renderLaunchdPlist,
   renderSystemdUnit,
   renderTemplate,
   renderWindowsInstall,
+  renderWindowsServiceHost,
   renderWindowsUninstall,
   type Runner,
   systemdQuote,
-  windowsBinPath,
+  windowsCommandLine,
 } from '../../agent/service.js'
 
 const FIXTURES = new URL('./fixtures/', import.meta.url)
@@ -38,6 +41,7 @@ const win = {
   program: ['C:\\Program Files\\Interdict\\interdict-agent.exe'],
   stateDir: 'C:\\ProgramData\\Interdict',
 }
+const hostExe = 'C:\\Program Files\\Interdict\\interdict-agent-service.exe'
 
 const temp = mkdtempSync(join(tmpdir(), 'interdict-service-'))
 afterAll(() => rmSync(temp, { recursive: true, force: true }))
@@ -88,19 +92,84 @@ describe('service templates', () => {
   })
 
   it('renders the Windows service scripts', () => {
-    const install = renderWindowsInstall(win)
+    const install = renderWindowsInstall(hostExe)
     matchesFixture('install-windows-service.cmd', install)
-    matchesFixture('uninstall-windows-service.cmd', renderWindowsUninstall())
+    const uninstall = renderWindowsUninstall(hostExe)
+    matchesFixture('uninstall-windows-service.cmd', uninstall)
+    // The SCM runs the compiled host, never the agent itself (it cannot answer the SCM: error 1053).
     expect(install).toContain(
-      'binPath= "\\"C:\\Program Files\\Interdict\\interdict-agent.exe\\" run --state-dir C:\\ProgramData\\Interdict"',
+      'sc.exe create InterdictAgent binPath= "\\"C:\\Program Files\\Interdict\\interdict-agent-service.exe\\"" ',
+    )
+    expect(install).toContain('%WINDIR%\\Microsoft.NET\\Framework64\\v4.0.30319\\csc.exe')
+    expect(install).toContain(
+      '/reference:System.ServiceProcess.dll /out:"C:\\Program Files\\Interdict\\interdict-agent-service.exe" ' +
+        '"%~dp0InterdictAgentService.cs"',
     )
     expect(install).toContain(
       'sc.exe failure InterdictAgent reset= 86400 actions= restart/5000/restart/5000/restart/30000',
     )
-    expect(install.split('\n').every((l) => l === '' || l.endsWith('\r'))).toBe(true)
-    expect(windowsBinPath(['C:\\a\\b.exe', '100%'])).toBe('C:\\a\\b.exe 100%%')
-    expect(() => windowsBinPath(['C:\\a&b\\x.exe'])).toThrow(/unsupported character/)
+    expect(install).toMatch(/^sc\.exe failureflag InterdictAgent 1\r$/m)
+    expect(uninstall).toContain('del /f /q "C:\\Program Files\\Interdict\\interdict-agent-service.exe"')
+    for (const script of [install, uninstall]) {
+      expect(script.split('\n').every((l) => l === '' || l.endsWith('\r'))).toBe(true)
+    }
+    expect(cmdPath('C:\\100%\\x.exe')).toBe('C:\\100%%\\x.exe')
+    expect(() => cmdPath('C:\\a&b\\x.exe')).toThrow(/unsupported character/)
   })
+
+  it('renders the Windows service host: the agent with --stop-on-stdin-eof, paths as C# verbatim strings', () => {
+    const host = renderWindowsServiceHost(win)
+    matchesFixture('InterdictAgentService.cs', host)
+    expect(host).toContain('const string AgentExe = @"C:\\Program Files\\Interdict\\interdict-agent.exe";')
+    expect(host).toContain(
+      'const string AgentArgs = @"run --state-dir C:\\ProgramData\\Interdict --stop-on-stdin-eof";',
+    )
+    expect(host).toContain('const string LogFile = @"C:\\ProgramData\\Interdict\\agent.log";')
+    expect(host).toContain('ServiceName = "InterdictAgent";')
+    // From a checkout: node.exe + script; a state dir with a space and a quote survives both quoting layers.
+    const dev = renderWindowsServiceHost({
+      ...win,
+      program: ['C:\\node\\node.exe', 'C:\\src\\bin\\a.js'],
+      stateDir: 'C:\\my "x"\\',
+    })
+    expect(dev).toContain('AgentExe = @"C:\\node\\node.exe";')
+    expect(dev).toContain(
+      'AgentArgs = @"C:\\src\\bin\\a.js run --state-dir ""C:\\my \\""x\\""\\\\"" --stop-on-stdin-eof";',
+    )
+    expect(() => renderWindowsServiceHost({ ...win, stateDir: 'C:\\a\nb' })).toThrow(/unsupported character/)
+  })
+
+  it('quotes Windows command lines the way CommandLineToArgvW splits them', () => {
+    expect(windowsCommandLine(['run', '--state-dir', 'C:\\x'])).toBe('run --state-dir C:\\x')
+    expect(windowsCommandLine(['C:\\a b\\', ''])).toBe('"C:\\a b\\\\" ""')
+    expect(windowsCommandLine(['a"b', 'c\\"d'])).toBe('"a\\"b" "c\\\\\\"d"')
+    expect(windowsCommandLine(['C:\\x\\y\\'])).toBe('C:\\x\\y\\')
+  })
+
+  // Windows compiles the host with the .NET Framework's csc.exe (C# 5); Mono's mcs with -langversion:5 checks the same
+  // language level and the System.ServiceProcess API. Debian: apt-get install mono-mcs libmono-system-serviceprocess4.0-cil
+  const mcs = spawnSync('mcs', ['--version']).status === 0
+  it.skipIf(!mcs)(
+    `the Windows service host compiles (${mcs ? 'mcs' : 'SKIPPED: mcs not installed; apt-get install mono-mcs libmono-system-serviceprocess4.0-cil'})`,
+    () => {
+      for (const [name, opts] of [
+        ['standalone', win],
+        ['checkout', { ...win, program: ['C:\\node\\node.exe', 'C:\\my src\\a.js'], stateDir: 'C:\\my "x"\\' }],
+      ] as const) {
+        const src = join(temp, `${name}.cs`)
+        writeFileSync(src, renderWindowsServiceHost(opts))
+        const out = join(temp, `${name}.exe`)
+        const res = spawnSync(
+          'mcs',
+          ['-langversion:5', '-warnaserror+', '-target:winexe', '-r:System.ServiceProcess.dll', `-out:${out}`, src],
+          { encoding: 'utf8' },
+        )
+        expect(res.status, res.stdout + res.stderr).toBe(0)
+        expect(existsSync(out)).toBe(true)
+      }
+    },
+    60_000,
+  )
 
   it('refuses unfilled or unknown placeholders', () => {
     expect(() => renderTemplate('{{A}} {{B}}', { A: '1' })).toThrow(/\{\{B\}\} has no value/)
@@ -143,9 +212,22 @@ describe('install and uninstall plans', () => {
       '/Library/LaunchDaemons/com.interdict.agent.plist',
     ])
     const w = planInstall({ os: 'win32', stateDir: win.stateDir, self: ['C:\\x\\a.exe'], standalone: true, env: {} })
-    expect(w.files[0]?.path).toBe('C:\\Program Files\\Interdict\\interdict-agent.exe')
+    expect(w.files.map((f) => [f.path, f.copyFrom ?? 'rendered'])).toEqual([
+      ['C:\\Program Files\\Interdict\\interdict-agent.exe', 'C:\\x\\a.exe'],
+      ['C:\\ProgramData\\Interdict\\service\\install-windows-service.cmd', 'rendered'],
+      // The script compiles the host from beside itself (%~dp0).
+      ['C:\\ProgramData\\Interdict\\service\\InterdictAgentService.cs', 'rendered'],
+    ])
+    expect(w.files[2]?.content).toBe(renderWindowsServiceHost(win))
     expect(w.commands).toEqual([
       ['cmd.exe', '/d', '/c', 'C:\\ProgramData\\Interdict\\service\\install-windows-service.cmd'],
+    ])
+    expect(w.notes.join('\n')).not.toMatch(/1053/)
+    const wu = planUninstall({ os: 'win32', stateDir: win.stateDir, env: { ProgramFiles: 'D:\\Apps' } })
+    expect(wu.files[0]?.content).toContain('del /f /q "D:\\Apps\\Interdict\\interdict-agent-service.exe"')
+    expect(wu.remove).toEqual([
+      'C:\\ProgramData\\Interdict\\service\\uninstall-windows-service.cmd',
+      'C:\\ProgramData\\Interdict\\service\\InterdictAgentService.cs',
     ])
     expect(planUninstall({ os: 'darwin', stateDir: mac.stateDir }).commands).toEqual([
       ['/bin/launchctl', 'bootout', 'system/com.interdict.agent'],
