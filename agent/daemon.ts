@@ -13,6 +13,7 @@ import { compileMatcher, type Finding, type Matcher } from '../policies/match.js
 import type { NetworkBlockOptions } from './actions/block-network.js'
 import type { ActionResult } from './actions/types.js'
 import { collectContext } from './collectors/context.js'
+import { compactHeap } from './memory.js'
 import { createFileInspector } from './collectors/file-inspector.js'
 import { collectorsFor } from './collectors/index.js'
 import type { Collector, FileInspector, Os, ProcessRow } from './collectors/types.js'
@@ -23,8 +24,9 @@ import { type AgentConfig, loadConfig } from './sync/config.js'
 import { actionable, defaultEnforcer, type Enforcer } from './sync/enforcer.js'
 import { errorMessage, writeFileAtomic } from './sync/fsutil.js'
 import { createClient } from './sync/http.js'
+import { ClockSkew, SKEW_WARN_SEC, skewWarning } from './sync/clock.js'
 import { NetworkBlockSync } from './sync/network-block.js'
-import { type Outbox, Outbox as OutboxClass, type OutboxKind } from './sync/outbox.js'
+import { type Outbox, Outbox as OutboxClass, type OutboxKind, type OutboxLimits } from './sync/outbox.js'
 import { statePaths } from './sync/paths.js'
 import { type ActiveBundle, type OfferResult, PolicyStore, type Rejection } from './sync/policy-store.js'
 import {
@@ -63,6 +65,11 @@ export interface DaemonOptions {
   retryMs?: number
   /** Watcher reports are batched this long so a relaunch loop makes one report a second, not hundreds. */
   reportBatchMs?: number
+  /** Wall clock (ms) for report times, the outbox, summaries, backoff and bundle expiry; tests simulate a day or a
+   * skewed clock with it. Default Date.now. */
+  clock?: () => number
+  /** Outbox bounds (default 5,000 items / 50 MB). */
+  outbox?: Partial<OutboxLimits>
   /** Hosts-file path, firewall backend and command runner for block-network (tests point these at fixtures). */
   network?: Omit<NetworkBlockOptions, 'os' | 'stale'>
 }
@@ -110,6 +117,8 @@ export class Daemon {
   private readonly tracker: ChangeTracker
   private readonly delivery: DeliveryState = {}
   private readonly flushBackoff = new Backoff()
+  private readonly now: () => number
+  readonly skew = new ClockSkew()
   private readonly tasks: ScheduledTask[] = []
   private readonly inflight = new Set<string>()
   private readonly pending = new Set<Promise<void>>()
@@ -138,6 +147,7 @@ export class Daemon {
     this.os = process.platform as Os
     this.tracker = new ChangeTracker(opts.summaryMs)
     this.retryMs = opts.retryMs ?? 6 * 3600_000
+    this.now = opts.clock ?? Date.now
     this.network = new NetworkBlockSync(this.paths.networkBlock, this.os, opts.network)
     this.watcher = new ProcessWatcher({
       ...opts.watcher,
@@ -160,9 +170,18 @@ export class Daemon {
       token: cfg.deviceToken,
       ...(cfg.caFile ? { caFile: cfg.caFile } : {}),
     })
-    this.outbox = await OutboxClass.open(this.paths.outbox)
+    // Every server answer carries its clock in `Date`: measure the skew on all of them (long-polls included).
+    this.client.interceptors.response.use((res) => {
+      this.skew.observe(res.headers.date, this.now())
+      return res
+    })
+    this.outbox = await OutboxClass.open(this.paths.outbox, { ...this.opts.outbox, clock: this.now })
     if (this.outbox.diskError) this.log.error({ err: this.outbox.diskError }, 'outbox not writable')
-    this.store = new PolicyStore(this.opts.stateDir, { publicKeyPem: cfg.policyKey, class: cfg.class })
+    this.store = new PolicyStore(
+      this.opts.stateDir,
+      { publicKeyPem: cfg.policyKey, class: cfg.class },
+      () => new Date(this.now()),
+    )
     const last = await this.store.load()
     if (last) {
       this.log.info({ version: last.payload.version, expired: last.expired }, 'enforcing last good bundle')
@@ -256,7 +275,7 @@ export class Daemon {
       this.pendingRejection = r.rejection
       await this.enqueue('event', {
         bundleVersion: this.store.current?.payload.version ?? 0,
-        scannedAt: r.rejection.at,
+        scannedAt: this.serverDated(r.rejection.at),
         findings: [],
         actions: [],
         inventory: toScalars({
@@ -274,6 +293,7 @@ export class Daemon {
     this.log.info({ version: r.bundle.payload.version, previous: r.previousVersion }, 'policy bundle accepted')
     this.pendingRejection = undefined
     this.applyBundle(r.bundle)
+    if (this.store.persistError) this.log.error({ err: this.store.persistError }, 'state dir not writable')
     await this.syncNetwork()
     // Everything already running and installed is re-evaluated against the new rules at once, and reported afresh.
     this.tracker.reset()
@@ -303,7 +323,7 @@ export class Daemon {
   async enforceNow(findings: readonly Finding[]): Promise<ActionResult[]> {
     const bundle = this.store.current
     if (!bundle) return []
-    const now = Date.now()
+    const now = this.now()
     const version = bundle.payload.version
     const todo = actionable(findings).filter((f) => {
       const k = findingKey(f)
@@ -345,7 +365,7 @@ export class Daemon {
     if (timer) clearTimeout(timer)
     this.batch = { findings: [], actions: [] }
     if (findings.length === 0 && actions.length === 0) return
-    await this.report(findings, actions, new Date().toISOString(), { source: 'watcher' }, 'finding')
+    await this.report(findings, actions, this.isoNow(), { source: 'watcher' }, 'finding')
   }
 
   // ---- full scan ----
@@ -363,6 +383,7 @@ export class Daemon {
       } while (this.rescan && !this.stopped)
     })().finally(() => {
       this.scanning = undefined
+      compactHeap()
     })
     return this.scanning
   }
@@ -373,6 +394,7 @@ export class Daemon {
     if (!matcher || !bundle) return
     const ctx = await collectContext(matcher)
     if (this.files) ctx.files = this.files
+    const startedAt = this.isoNow()
     let result: ScanResult
     try {
       result = await runScan(this.opts.collectors ?? collectorsFor(this.os), ctx, matcher)
@@ -383,20 +405,20 @@ export class Daemon {
     const actions = await this.enforceNow(result.findings)
     const errors = result.collectors.filter((c) => c.error).length
     this.lastScan = {
-      at: result.startedAt,
+      at: startedAt,
       ms: Math.round(result.ms),
       rows: result.rows.length,
       findings: result.findings.length,
       errors,
     }
     this.log.info({ reason, ...this.lastScan, actions: actions.length }, 'full scan')
-    const change = this.tracker.scan(result.findings, actions.length > 0, Date.now())
+    const change = this.tracker.scan(result.findings, actions.length > 0, this.now())
     if (change.report) {
       const kind: OutboxKind = result.findings.length > 0 || actions.length > 0 ? 'finding' : 'report'
       await this.report(
         result.findings,
         actions,
-        result.startedAt,
+        startedAt,
         scanInventory(result.collectors, {
           source: 'scan',
           reason,
@@ -424,16 +446,36 @@ export class Daemon {
     const drops = this.outbox.takeDrops()
     const inv = { ...inventory }
     if (drops) for (const [k, v] of Object.entries(drops)) if (v) inv[`dropped.${k}`] = v
+    if (this.skewWarning()) inv['clock.skewSec'] = this.skew.sec
     const bodies = buildReports({
       bundleVersion: this.store.current?.payload.version ?? 0,
-      scannedAt,
+      scannedAt: this.serverDated(scannedAt),
       findings,
       actions,
       inventory: inv,
     })
     for (const body of bodies) await this.enqueue(kind, body)
-    this.lastReportAt = new Date().toISOString()
+    this.lastReportAt = new Date(this.now()).toISOString()
     void this.flush()
+  }
+
+  private isoNow(): string {
+    return new Date(this.now()).toISOString()
+  }
+
+  private skewWarning(): string | undefined {
+    return skewWarning(this.skew.sec)
+  }
+
+  /**
+   * A time on this device's clock, as the report's `scannedAt`. Within the tolerated ±1 day it is sent as is; past
+   * it, it is moved onto the server's clock (last measured skew): otherwise the server refuses reports from the
+   * future and files the others days off.
+   */
+  private serverDated(iso: string): string {
+    const off = this.skew.sec
+    if (off === undefined || Math.abs(off) <= SKEW_WARN_SEC) return iso
+    return new Date(Date.parse(iso) - off * 1000).toISOString()
   }
 
   private async enqueue(kind: OutboxKind, body: Record<string, unknown>) {
@@ -467,7 +509,9 @@ export class Daemon {
         ? drops.total.heartbeat + drops.total.report + drops.total.event + drops.total.finding
         : undefined,
       'outbox.dead': drops?.dead || undefined,
-      'state.error': this.statusError,
+      'state.error': this.statusError ?? this.store?.persistError,
+      clockSkewSec: this.skew.sec,
+      'clock.warning': this.skewWarning(),
       'network.error': this.networkError,
       'scan.lastAt': this.lastScan?.at,
       'scan.ms': this.lastScan?.ms,
@@ -485,7 +529,9 @@ export class Daemon {
   private healthStatus(): string {
     const b = this.store?.current
     if (!b) return 'error: no policy'
-    if (this.outbox?.diskError || this.statusError) return 'degraded: state dir not writable'
+    if (this.outbox?.diskError || this.statusError || this.store.persistError) return 'degraded: state dir not writable'
+    const clock = this.skewWarning()
+    if (clock) return `warning: ${clock}`
     if (this.store.expiredNow()) return 'warning: bundle expired (still enforced)'
     if (this.pendingRejection) return 'warning: policy rejected'
     if (this.sync?.status.lastError) return 'warning: server unreachable'
@@ -498,6 +544,8 @@ export class Daemon {
       agentVersion: AGENT_VERSION,
       health: this.health(),
     }
+    // A bundle accepted while the state dir was not writable is written once it is again.
+    await this.store?.retryPersist()
     // Only the latest heartbeat is worth sending after an outage: older ones are replaced, not piled up.
     await this.outbox.enqueue('heartbeat', HEARTBEAT_ROUTE, body, { replace: true })
     await this.writeStatus()
@@ -507,10 +555,10 @@ export class Daemon {
   /** Deliver the outbox in order; after a failure wait out the backoff (unless forced, e.g. at shutdown). */
   async flush(force = false) {
     if (!this.outbox) return
-    if (!force && !this.flushBackoff.ready()) return
+    if (!force && !this.flushBackoff.ready(this.now())) return
     const r = await this.outbox.flush((item) => sendItem(this.client, item, this.delivery))
     if (r.stoppedAt) {
-      const delay = this.flushBackoff.fail()
+      const delay = this.flushBackoff.fail(this.now())
       this.log.info({ err: this.delivery.lastError, retryInMs: delay, queued: r.remaining }, 'delivery paused')
       // The cron flush runs every 10 s; a shorter backoff is honoured by its own timer.
       if (delay < 10_000 && !this.stopped) setTimeout(() => void this.flush(), delay + 10).unref()
@@ -542,7 +590,10 @@ export class Daemon {
       await writeFileAtomic(this.paths.status, `${JSON.stringify(this.status(), null, 2)}\n`, 0o600)
       this.statusError = undefined
     } catch (err) {
+      const first = this.statusError === undefined
       this.statusError = `cannot write ${this.paths.status}: ${errorMessage(err)}`
+      // Logged once per outage (status is rewritten every minute); health carries it meanwhile.
+      if (first) this.log.error({ err: this.statusError }, 'state dir not writable; enforcing from memory')
     }
   }
 

@@ -4,7 +4,7 @@
 //
 //   npm run bench [-- [--quick] [--no-pg] [name ...]]
 //
-// --quick shrinks counts and durations in every script (a ~3 minute smoke run of the whole table; not figures to
+// --quick shrinks counts and durations in every script (a ~5 minute smoke run of the whole table; not figures to
 // quote). The PostgreSQL variants run when INTERDICT_TEST_PG (or the default local test database) answers; otherwise
 // they are listed as skipped. Names select scripts by substring, e.g. `npm run bench -- reports`.
 import { spawn } from 'node:child_process'
@@ -27,6 +27,7 @@ const SCRIPTS: [string, string[]][] = [
   ['server/push.ts', ['--pg']],
   ['server/compliance.ts', []],
   ['server/compliance.ts', ['--pg']],
+  ['server/fleet.ts', []],
 ]
 
 const argv = process.argv.slice(2)

@@ -1,7 +1,6 @@
 // The matcher: a pure function from collector rows to findings. Rules are compiled once into lookup tables so the
 // hot scan loop does map lookups, not list scans. Signals rank by specificity like Santa's rules.
 import type { CollectNeeds, Os, Row } from '../agent/collectors/types.js'
-import { exemptionActive } from './compile.js'
 import { globToRegExp, normalizePath } from './glob.js'
 import { type Cidr, inCidr, parseCidr, parseIp } from './net.js'
 import type { Action, BundleApp, Exemption } from './schema.js'
@@ -168,12 +167,17 @@ export function compileMatcher(apps: readonly BundleApp[], os: Os, opts: Matcher
     names: [...new Set(apps.flatMap((a) => a.match.processNames ?? []).map(lower))],
   }
 
-  const now = opts.now ?? new Date()
-  const exemptions = (opts.exemptions ?? []).filter(
-    (e) => exemptionActive(e, now) && (!e.device || e.device === opts.deviceId),
-  )
-  const exemptionFor = (appId: string) =>
-    exemptions.find((e) => !e.apps || e.apps.length === 0 || e.apps.includes(appId))
+  // Expiry is checked when a row matches, not only now: a daemon keeps one matcher until the next bundle, and an
+  // exemption that lapses in between must stop applying by itself (also offline).
+  const exemptions = (opts.exemptions ?? [])
+    .filter((e) => !e.device || e.device === opts.deviceId)
+    .map((e) => ({ e, until: Date.parse(e.expiresAt) }))
+    .filter(({ until }) => until > (opts.now ?? new Date()).getTime())
+  const exemptionFor = (appId: string) => {
+    const now = (opts.now ?? new Date()).getTime()
+    return exemptions.find(({ e, until }) => until > now && (!e.apps || e.apps.length === 0 || e.apps.includes(appId)))
+      ?.e
+  }
 
   function fileHits(hits: Hit[], f: { sha256?: string; markers?: string[] }) {
     if (f.sha256) hits.push(...(exact.get(`sha256:${lower(f.sha256)}`) ?? []))

@@ -5,11 +5,15 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifySchemaCom
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { Value } from 'typebox/value'
+import { type IntegrationOptions, type Integrations, setupIntegrations } from './integrations.js'
+import { dashboardRoutes } from './dashboard/index.js'
 import { adminRoutes } from './routes/admin.js'
 import { deviceRoutes } from './routes/device.js'
 import { AdminService, bootstrapAdmin } from './service/admin.js'
 import { AuthService } from './service/auth.js'
 import { EnrollmentService } from './service/enrollment.js'
+import { EventBus } from './service/events.js'
+import { activeExemptions } from './service/exemptions.js'
 import { loadOrCreateSigningKey, type SigningKey } from './service/keys.js'
 import { PolicyService } from './service/policy.js'
 import { QueryService } from './service/queries.js'
@@ -23,7 +27,7 @@ export interface ServerOptions {
   /** Defaults to <dataDir>/signing-key.pem. Instances sharing one PostgreSQL must share this key. */
   signingKeyFile?: string
   /** false = silent (tests); otherwise pino options. */
-  logger?: boolean | { level?: string }
+  logger?: boolean | { level?: string; stream?: NodeJS.WritableStream }
   /** Admin token for automation (INTERDICT_ADMIN_TOKEN); registered if unknown. */
   adminToken?: string
   heartbeatIntervalSec?: number
@@ -34,6 +38,8 @@ export interface ServerOptions {
   maxBatch?: number
   authCacheMs?: number
   https?: { cert: string | Buffer; key: string | Buffer }
+  /** Events file, public metrics, webhook timing (server/integrations.ts). */
+  integrations?: IntegrationOptions
 }
 
 export interface ServerContext {
@@ -46,6 +52,10 @@ export interface ServerContext {
   admin: AdminService
   queries: QueryService
   heartbeatIntervalSec: number
+  /** Findings, enrollments, pushes, exemption changes: what the SIEM stream, webhooks and metrics follow. */
+  events: EventBus
+  /** Set by setupIntegrations. */
+  integrations?: Integrations
 }
 
 /** What first start created, for main.ts to print once. */
@@ -149,6 +159,7 @@ export async function buildApp(
         ttlDays: opts.bundleTtlDays ?? 7,
         reissueBeforeMs: (opts.reissueBeforeHours ?? 24) * 3_600_000,
         maintenanceMs: (opts.maintenanceSec ?? 300) * 1000,
+        exemptions: activeExemptions,
       },
       app.log,
     )
@@ -166,10 +177,11 @@ export async function buildApp(
       auth,
       policy,
       enrollment: new EnrollmentService(storage.db, auth, key, heartbeatIntervalSec, announceRevoke),
-      ingestor: new Ingestor(storage.db, { delayMs: opts.batchDelayMs ?? 3, maxBatch: opts.maxBatch ?? 1000 }, app.log),
+      ingestor: new Ingestor(storage, { delayMs: opts.batchDelayMs ?? 3, maxBatch: opts.maxBatch ?? 1000 }, app.log),
       admin: new AdminService(storage.db, auth, policy, announceRevoke),
       queries: new QueryService(storage.db, 3 * heartbeatIntervalSec * 1000),
       heartbeatIntervalSec,
+      events: new EventBus(app.log),
     }
 
     app.setErrorHandler((err: FastifyError, req, reply) => {
@@ -191,8 +203,14 @@ export async function buildApp(
     app.setNotFoundHandler((req, reply) => {
       reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` })
     })
+    await setupIntegrations(app, ctx, opts)
     await app.register(deviceRoutes, { ctx })
     await app.register(adminRoutes, { ctx, prefix: '/api/v1/admin' })
+    await app.register(dashboardRoutes, {
+      ctx,
+      secure: Boolean(opts.https),
+      snapshotEveryMs: (opts.maintenanceSec ?? 300) * 1000,
+    })
 
     app.addHook('preClose', async () => {
       policy.stop()

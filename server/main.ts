@@ -40,6 +40,12 @@ const program = new Command('interdict-server')
     60,
   )
   .option('--log-level <level>', 'fatal|error|warn|info|debug', process.env.LOG_LEVEL ?? 'info')
+  .option(
+    '--events-file <path>',
+    'append a JSON-lines event stream (findings, actions, enrollments, pushes, exemptions) for a SIEM; - = stdout',
+    process.env.INTERDICT_EVENTS_FILE,
+  )
+  .option('--metrics-public', 'serve /metrics without a token to loopback clients (a local Prometheus)', false)
   .addHelpText(
     'after',
     '\nEnvironment: INTERDICT_ADMIN_TOKEN registers an admin token for automation (instead of printing a generated one).',
@@ -58,7 +64,12 @@ const o = program.opts<{
   allowInsecureHttp: boolean
   heartbeatInterval: number
   logLevel: string
+  eventsFile?: string
+  metricsPublic: boolean
 }>()
+
+// With the event stream on stdout, logs and the first-start notice move to stderr so stdout stays pure JSON lines.
+const eventsOnStdout = o.eventsFile === '-'
 
 if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) {
   console.error('error: --tls-cert and --tls-key go together')
@@ -77,10 +88,14 @@ try {
     dataDir: resolve(o.dataDir),
     databaseUrl: o.databaseUrl,
     signingKeyFile: o.signingKey ? resolve(o.signingKey) : undefined,
-    logger: { level: o.logLevel },
+    logger: eventsOnStdout ? { level: o.logLevel, stream: process.stderr } : { level: o.logLevel },
     adminToken: process.env.INTERDICT_ADMIN_TOKEN || undefined,
     heartbeatIntervalSec: o.heartbeatInterval,
     https: o.tlsCert && o.tlsKey ? { cert: readFileSync(o.tlsCert), key: readFileSync(o.tlsKey) } : undefined,
+    integrations: {
+      eventsFile: o.eventsFile && o.eventsFile !== '-' ? resolve(o.eventsFile) : o.eventsFile,
+      metricsPublic: o.metricsPublic,
+    },
   })
   for (const w of created.warnings) app.log.warn(w)
   const address = await app.listen({ port: o.port, host: o.host })
@@ -93,7 +108,8 @@ try {
       lines.push('  (shown once, stored only as a hash: keep it in your password manager)')
     }
     lines.push('')
-    process.stdout.write(`${lines.join('\n')}\n`)
+    const out = eventsOnStdout ? process.stderr : process.stdout
+    out.write(`${lines.join('\n')}\n`)
   }
   app.log.info({ address }, 'listening')
   let closing = false

@@ -183,7 +183,7 @@ export const FindingsQuery = Type.Object(
     app: Type.Optional(Str(64)),
     class: Type.Optional(ClassName),
     device: Type.Optional(Str(128)),
-    status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('remediated')])),
+    status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('remediated'), Type.Literal('exempted')])),
     since: Type.Optional(Since),
     until: Type.Optional(Since),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),

@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import type { DaemonStatus } from '../daemon.js'
+import { skewWarning } from '../sync/clock.js'
 import { loadConfig, NotEnrolled } from '../sync/config.js'
 import { errorMessage } from '../sync/fsutil.js'
 import { Outbox } from '../sync/outbox.js'
@@ -25,6 +26,10 @@ export interface StatusReport {
   lastScan?: DaemonStatus['lastScan']
   outbox?: { items: number; bytes: number }
   health?: DaemonStatus['health']
+  /** Seconds this device's clock is ahead of the server (negative: behind), as the daemon last measured. */
+  clockSkewSec?: number
+  /** Set when the skew is beyond the ±1 day the policy checks tolerate. */
+  clockWarning?: string
   error?: string
 }
 
@@ -71,6 +76,12 @@ export async function collectStatus(stateDir: string): Promise<StatusReport> {
     if (s.syncError) out.syncError = s.syncError
     if (s.lastScan) out.lastScan = s.lastScan
     out.health = s.health
+    const skew = s.health?.clockSkewSec
+    if (typeof skew === 'number') {
+      out.clockSkewSec = skew
+      const w = skewWarning(skew)
+      if (w) out.clockWarning = w
+    }
   } catch {}
   return out
 }
@@ -122,6 +133,7 @@ export function registerStatus(program: Command) {
       } else lines.push('Last scan: never')
       if (s.outbox) lines.push(`Outbox:    ${s.outbox.items} queued (${Math.round(s.outbox.bytes / 1024)} KiB)`)
       if (s.health) lines.push(`Health:    ${s.health.status ?? '?'}`)
+      if (s.clockWarning) lines.push(`WARNING:   ${s.clockWarning}; fix the time on this device`)
       process.stdout.write(`${lines.join('\n')}\n`)
     })
 }

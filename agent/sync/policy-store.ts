@@ -97,8 +97,9 @@ export function judgeBundle(
 }
 
 /**
- * Re-verify the bundle stored on disk at startup. Everything is checked as for a new bundle except expiry, which
- * only marks it `expired` (it keeps enforcing). The version must be at least the recorded floor.
+ * Re-verify the bundle stored on disk at startup. Everything is checked as for a new bundle except time: expiry only
+ * marks it `expired` and an issue time in the future (the clock went back) is tolerated; it keeps enforcing. The
+ * version must be at least the recorded floor.
  */
 export function verifyStored(
   stored: unknown,
@@ -108,6 +109,14 @@ export function verifyStored(
 ): ActiveBundle | Rejection {
   const r = judgeBundle(stored, expect, { acceptedVersion }, now)
   if (r.status !== 'rejected') return { ...r.bundle, expired: false }
+  if (r.rejection.reason === 'not-yet-valid') {
+    // It passed every check when it arrived; a clock that has since jumped back (dead RTC battery, bad NTP) must
+    // not lift the ban. Check the rest as of its issue time; health warns about the clock.
+    const issuedAt = Date.parse((stored as { payload?: { issuedAt?: string } }).payload?.issuedAt ?? '')
+    const again = judgeBundle(stored, expect, { acceptedVersion }, new Date(issuedAt))
+    if (again.status === 'rejected') return again.rejection
+    return { ...again.bundle, expired: false }
+  }
   if (r.rejection.reason !== 'expired') return r.rejection
   const expiresAt = Date.parse(claimed(stored).expiresAt ?? '')
   // Verify as of just before expiry: signature, class and version must all still hold.
@@ -122,6 +131,9 @@ export class PolicyStore {
   private active: ActiveBundle | undefined
   /** Why the stored bundle could not be used at load, if it could not. */
   loadProblem: string | undefined
+  /** Set while an accepted bundle is enforced from memory because the state dir refused it (disk full, read-only). */
+  persistError: string | undefined
+  private unsaved: SignedBundle | undefined
 
   constructor(
     readonly stateDir: string,
@@ -177,11 +189,11 @@ export class PolicyStore {
       { acceptedVersion: this.meta.acceptedVersion, current: this.active },
       now,
     )
-    const paths = statePaths(this.stateDir)
     if (etag !== undefined) this.meta.etag = etag
     if (r.status === 'accepted') {
       // Bundle first, then the floor: a crash in between leaves a newer bundle and an older floor, which load() fixes.
-      await writeFileAtomic(paths.bundle, JSON.stringify(r.bundle.signed), 0o600)
+      // A state dir that cannot be written must not stop a new ban: enforce from memory, write when it recovers.
+      await this.persist(r.bundle.signed)
       this.active = r.bundle
       this.meta.acceptedVersion = r.bundle.payload.version
       this.meta.acceptedAt = now.toISOString()
@@ -193,6 +205,24 @@ export class PolicyStore {
       // The floor in memory still protects this run; health reports the state dir problem elsewhere.
     })
     return r
+  }
+
+  private async persist(signed: SignedBundle) {
+    try {
+      await writeFileAtomic(statePaths(this.stateDir).bundle, JSON.stringify(signed), 0o600)
+      this.unsaved = undefined
+      this.persistError = undefined
+    } catch (err) {
+      this.unsaved = signed
+      this.persistError = `cannot store the accepted bundle (${errnoCode(err) ?? 'error'}): ${errorMessage(err)}; enforced from memory`
+    }
+  }
+
+  /** Write a bundle that was accepted while the state dir was not writable (no-op otherwise). */
+  async retryPersist() {
+    if (!this.unsaved) return
+    await this.persist(this.unsaved)
+    if (!this.unsaved) await this.saveMeta().catch(() => {})
   }
 
   async setEtag(etag: string | undefined) {

@@ -1,11 +1,13 @@
 // Shared bench helpers: run the real server in its own process (the load generator stays in this one), enroll devices,
-// make ~1 KB reports with 3 findings, and take medians.
+// make ~1 KB reports with 3 findings, take medians, and account the CPU each side used (the generator shares the two
+// cores with the server, so requests per server CPU-second is the figure that does not depend on the generator).
+import { spawn } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
-import { type ServerProcess, spawnServer } from '../../test/server/process.js'
+import { type ServerProcess, spawnServer as spawnPlain } from '../../test/server/process.js'
 
 export const ADMIN = `idt_adm_bench_${randomBytes(12).toString('hex')}`
 
@@ -37,6 +39,50 @@ export async function api(url: string, method: string, path: string, body?: unkn
   return text ? JSON.parse(text) : undefined
 }
 
+const ROOT = join(import.meta.dirname, '..', '..')
+
+/**
+ * --profile DIR: the server runs under `node --cpu-prof` and writes its V8 profile to DIR when it stops (NODE_OPTIONS
+ * may not carry --cpu-prof). Otherwise the same spawn the tests use.
+ */
+function spawnServer(args: string[], env: Record<string, string>): Promise<ServerProcess> {
+  const i = process.argv.indexOf('--profile')
+  if (i < 0) return spawnPlain(args, env)
+  const child = spawn(
+    process.execPath,
+    [
+      '--cpu-prof',
+      `--cpu-prof-dir=${process.argv[i + 1]}`,
+      join(ROOT, 'bin/interdict-server.js'),
+      '--port',
+      '0',
+      ...args,
+    ],
+    { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+  let out = ''
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}`)))
+    child.stdout.on('data', (d) => {
+      out += d
+      const m = /"address":"(https?:\/\/[^"]+)"/.exec(out)
+      if (!m) return
+      child.stdout.removeAllListeners('data')
+      child.stdout.resume()
+      resolve({
+        url: m[1]!,
+        child,
+        stdout: () => out,
+        stop: async (signal = 'SIGTERM') => {
+          if (child.exitCode === null) child.kill(signal)
+          return exited
+        },
+      })
+    })
+  })
+}
+
 /** Start a server over SQLite (temp dir) or PostgreSQL (fresh schema of INTERDICT_TEST_PG / --pg URL). */
 export async function benchServer(opts: { postgres?: boolean; extra?: string[] } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'interdict-bench-'))
@@ -58,6 +104,7 @@ export async function benchServer(opts: { postgres?: boolean; extra?: string[] }
   let srv: ServerProcess | undefined = await spawnServer(args, env)
   return {
     url: srv.url,
+    pid: () => srv?.child.pid ?? 0,
     dataDir,
     databaseUrl,
     /** Stop the server process but keep its data (to fill the database directly, then restart). */
@@ -80,6 +127,47 @@ export async function benchServer(opts: { postgres?: boolean; extra?: string[] }
         await c.end()
       }
     },
+  }
+}
+
+const TICK = 100 // USER_HZ: /proc times are in clock ticks of 10 ms on Linux
+
+const ticks = (statFile: string) => {
+  const stat = readFileSync(statFile, 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(f[11]) + Number(f[12])) / TICK
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (0 when unavailable). */
+export function cpuSeconds(pid: number): number {
+  return processCpu(pid).total
+}
+
+/** The same, and of that its main thread (the event loop). */
+export function processCpu(pid: number): { total: number; main: number } {
+  try {
+    return { total: ticks(`/proc/${pid}/stat`), main: ticks(`/proc/${pid}/task/${pid}/stat`) }
+  } catch {
+    return { total: 0, main: 0 }
+  }
+}
+
+/** Measure the CPU the server and this (load generator) process use while `run` goes. */
+export async function withCpu<T>(serverPid: number, run: () => Promise<T>) {
+  const s0 = processCpu(serverPid)
+  const c0 = process.cpuUsage()
+  const t0 = performance.now()
+  const result = await run()
+  const wall = (performance.now() - t0) / 1000
+  const s1 = processCpu(serverPid)
+  const c = process.cpuUsage(c0)
+  return {
+    result,
+    wall,
+    /** Cores (0..2 here) each side kept busy on average; the server's event loop alone can use at most one. */
+    serverCores: (s1.total - s0.total) / wall,
+    serverMainCores: (s1.main - s0.main) / wall,
+    clientCores: (c.user + c.system) / 1e6 / wall,
   }
 }
 

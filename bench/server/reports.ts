@@ -1,45 +1,58 @@
 // Report ingestion: sustained POST /api/v1/reports (~1 KB, 3 findings) against a server in its own process.
 // Usage: npx tsx bench/server/reports.ts [--pg] [--seconds 10] [--connections 100] [--rounds 3] [--devices 500]
+//   [--pipelining 1] [--profile DIR]
+// Besides the client's view (autocannon: reports/s, latency) it prints the CPU each process used: autocannon runs in
+// this process on the same 2 cores, so "per server core-second" is the server's own capacity.
 import autocannon from 'autocannon'
 import { report } from '../lib.js'
-import { benchServer, enroll, flag, makeReport, median, sized } from './common.js'
+import { benchServer, enroll, flag, makeReport, median, sized, withCpu } from './common.js'
 
 const postgres = flag('pg')
 const seconds = sized('seconds', 10, 3)
 const connections = sized('connections', 100, 100)
 const rounds = sized('rounds', 3, 1)
 const nDevices = sized('devices', 500, 100)
+const pipelining = sized('pipelining', 1, 1)
 
 const srv = await benchServer({ postgres })
 try {
   const tokens = await enroll(srv.url, 'standard', nDevices)
+  // Header objects made once per device: the generator's per-request work is one report body.
+  const headers = tokens.map((t) => ({ 'content-type': 'application/json', authorization: `Bearer ${t}` }))
   let k = 0
   const rps: number[] = []
   const p99: number[] = []
   const p50: number[] = []
+  const perCore: number[] = []
   for (let r = 0; r < rounds; r++) {
-    const result = await autocannon({
-      url: srv.url,
-      connections,
-      duration: seconds,
-      requests: [
-        {
-          method: 'POST',
-          path: '/api/v1/reports',
-          setupRequest: (req) => ({
-            ...req,
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[k++ % tokens.length]}` },
-            body: makeReport(),
-          }),
-        },
-      ],
-    })
+    const { result, serverCores, serverMainCores, clientCores } = await withCpu(srv.pid(), () =>
+      autocannon({
+        url: srv.url,
+        connections,
+        pipelining,
+        duration: seconds,
+        requests: [
+          {
+            method: 'POST',
+            path: '/api/v1/reports',
+            setupRequest: (req) => {
+              req.headers = headers[k++ % headers.length]
+              req.body = makeReport()
+              return req
+            },
+          },
+        ],
+      }),
+    )
     const bad = result.non2xx + result.errors + result.timeouts
-    rps.push(result.requests.average)
+    const avg = result.requests.average
+    rps.push(avg)
     p50.push(result.latency.p50)
     p99.push(result.latency.p99)
+    perCore.push(avg / serverCores)
     console.log(
-      `round ${r + 1}: ${result.requests.average.toFixed(0)} reports/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms` +
+      `round ${r + 1}: ${avg.toFixed(0)} reports/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; ` +
+        `server ${serverCores.toFixed(2)} cores (event loop ${serverMainCores.toFixed(2)}, ${(avg / serverCores).toFixed(0)}/core-s), client ${clientCores.toFixed(2)} cores` +
         (bad ? `, ${bad} failed` : ''),
     )
   }
@@ -63,8 +76,9 @@ try {
     pass: medP99 < 50,
   })
   console.error(
-    `reports (${postgres ? 'PostgreSQL' : 'SQLite'}, ${connections} connections): median ${median(rps).toFixed(0)} reports/s, ` +
-      `p50 ${median(p50)} ms, p99 ${median(p99)} ms`,
+    `reports (${db}, ${connections} connections${pipelining > 1 ? `, pipelining ${pipelining}` : ''}): ` +
+      `median ${med.toFixed(0)} reports/s, p50 ${median(p50)} ms, p99 ${medP99} ms, ` +
+      `${median(perCore).toFixed(0)} reports per server core-second`,
   )
 } finally {
   await srv.stop()

@@ -324,7 +324,7 @@ program
   .option('--app <id>', 'app id, e.g. telegram')
   .option('--class <c>', 'device class')
   .option('--device <id>', 'device id')
-  .addOption(new Option('--status <s>', 'finding status').choices(['open', 'remediated']))
+  .addOption(new Option('--status <s>', 'finding status').choices(['open', 'remediated', 'exempted']))
   .option('--since <t>', 'from (24h, 7d or ISO time)')
   .option('--until <t>', 'until (24h, 7d or ISO time)')
   .option('--limit <n>', 'how many', '1000')
@@ -371,6 +371,113 @@ program
   .action(async (o: { since?: string; action?: string; limit: string }, cmd: Command) => {
     const { data, g } = await api(cmd, 'GET', `/audit${query(o)}`)
     g.json ? printJson(data) : print(table(data.entries, ['seq', 'at', 'actor', 'role', 'action', 'target']))
+  })
+
+const exemption = program.command('exemption').description('exemptions: one app allowed on a device or a class')
+exemption
+  .command('grant')
+  .description('grant an exemption; the class bundle is re-issued so agents get it on their next poll')
+  .requiredOption('--app <id>', 'app id from the policies, e.g. telegram')
+  .option('--device <id>', 'the device it applies to')
+  .option('--class <c>', 'the device class it applies to (instead of --device)')
+  .requiredOption('--reason <text>', 'why (kept in the bundle and the audit log)')
+  .requiredOption('--expires <t>', 'expiry: a duration from now (30m, 12h, 7d, 2w) or an ISO date-time')
+  .option('--approver <name>', 'who approved it (default: your token label or id)')
+  .action(
+    async (
+      o: { app: string; device?: string; class?: string; reason: string; expires: string; approver?: string },
+      cmd: Command,
+    ) => {
+      if (Boolean(o.device) === Boolean(o.class))
+        throw new CtlError('give exactly one of --device and --class', EXIT.usage)
+      const expiry = /^\d+[mhdw]$/.test(o.expires) ? { expiresIn: o.expires } : { expiresAt: o.expires }
+      const { data, g } = await api(cmd, 'POST', '/exemptions', {
+        app: o.app,
+        ...(o.device ? { device: o.device } : { class: o.class }),
+        reason: o.reason,
+        ...expiry,
+        ...(o.approver ? { approver: o.approver } : {}),
+      })
+      if (g.json) return printJson(data)
+      const bundles = data.bundles.map((b: { class: string; version: number }) => `${b.class} v${b.version}`)
+      print(
+        `granted exemption ${data.id}: ${data.app} on ${data.device ? `device ${data.device}` : `class ${data.class}`}` +
+          ` until ${data.expiresAt}${bundles.length ? ` (bundle ${bundles.join(', ')})` : ''}`,
+      )
+    },
+  )
+exemption
+  .command('list')
+  .description('list exemptions, newest first')
+  .addOption(new Option('--status <s>', 'only these').choices(['active', 'expired', 'revoked']))
+  .option('--app <id>', 'only this app')
+  .option('--device <id>', 'only this device')
+  .option('--class <c>', 'only this class')
+  .option('--limit <n>', 'how many', '1000')
+  .action(async (o: Record<string, string | undefined>, cmd: Command) => {
+    const { data, g } = await api(cmd, 'GET', `/exemptions${query(o)}`)
+    g.json
+      ? printJson(data)
+      : print(table(data.exemptions, ['id', 'app', 'device', 'class', 'status', 'expiresAt', 'approvedBy', 'reason']))
+  })
+exemption
+  .command('revoke')
+  .description('revoke an exemption; the class bundle is re-issued without it')
+  .argument('<id>')
+  .action(async (id: string, _o, cmd: Command) => {
+    const { data, g } = await api(cmd, 'POST', `/exemptions/${encodeURIComponent(id)}/revoke`)
+    g.json ? printJson(data) : print(`revoked exemption ${id}`)
+  })
+
+const webhook = program.command('webhook').description('webhooks on new violations and silent devices')
+webhook
+  .command('create')
+  .description('register an endpoint (the signing secret is shown once)')
+  .argument('<url>')
+  .addOption(
+    new Option('--event <e...>', 'events to send').choices(['violation.new', 'device.silent']).makeOptionMandatory(),
+  )
+  .addOption(new Option('--format <f>', 'payload form').choices(['json', 'slack', 'teams']).default('json'))
+  .option('--secret <s>', 'HMAC key (at least 16 characters; generated if absent)')
+  .action(async (url: string, o: { event: string[]; format: string; secret?: string }, cmd: Command) => {
+    const { data, g } = await api(cmd, 'POST', '/webhooks', {
+      url,
+      events: o.event,
+      format: o.format,
+      ...(o.secret ? { secret: o.secret } : {}),
+    })
+    g.json
+      ? printJson(data)
+      : print(`webhook ${data.id} -> ${data.url} (${data.events.join(', ')}); secret:\n${data.secret}`)
+  })
+webhook
+  .command('list')
+  .description('list webhook endpoints')
+  .action(async (_o, cmd: Command) => {
+    const { data, g } = await api(cmd, 'GET', '/webhooks')
+    g.json ? printJson(data) : print(table(data.webhooks, ['id', 'url', 'events', 'format', 'createdAt']))
+  })
+webhook
+  .command('delete')
+  .description('delete an endpoint (pending deliveries are cancelled)')
+  .argument('<id>')
+  .action(async (id: string, _o, cmd: Command) => {
+    const { data, g } = await api(cmd, 'DELETE', `/webhooks/${encodeURIComponent(id)}`)
+    g.json ? printJson(data) : print(`deleted webhook ${id}`)
+  })
+webhook
+  .command('deliveries')
+  .description('delivery log of an endpoint, newest first')
+  .argument('<id>')
+  .option('--limit <n>', 'how many', '50')
+  .action(async (id: string, o: { limit: string }, cmd: Command) => {
+    const { data, g } = await api(cmd, 'GET', `/webhooks/${encodeURIComponent(id)}/deliveries${query(o)}`)
+    if (g.json) return printJson(data)
+    const rows = data.deliveries.map((d: { log: { statusCode: number | null; error: string | null }[] }) => ({
+      ...d,
+      log: d.log.map((a) => a.statusCode ?? a.error).join(' '),
+    }))
+    print(table(rows, ['id', 'event', 'status', 'attempts', 'createdAt', 'finishedAt', 'log']))
   })
 
 const token = program.command('token').description('admin and auditor tokens')

@@ -15,6 +15,7 @@ import {
   TokenBody,
 } from '../protocol.js'
 import type { Principal } from '../service/auth.js'
+import type { QueryService } from '../service/queries.js'
 import { notFound, toCsv } from '../service/util.js'
 import { adminGuard } from './auth.js'
 
@@ -26,6 +27,25 @@ function csv(reply: FastifyReply, name: string, columns: string[], rows: Record<
     .header('content-disposition', `attachment; filename="${name}.csv"`)
     .send(toCsv(columns, rows))
 }
+
+/** The findings export's CSV shape (also used by the dashboard's export links). */
+export const FINDINGS_CSV_COLUMNS = [
+  'scannedAt',
+  'deviceId',
+  'hostname',
+  'class',
+  'appId',
+  'appName',
+  'policy',
+  'signal',
+  'matched',
+  'subject',
+  'status',
+  'actions',
+  'reportId',
+]
+export const findingsCsvRows = (findings: Awaited<ReturnType<QueryService['findings']>>) =>
+  findings.map((f) => ({ ...f, actions: f.actions.map((a) => `${a.action}:${a.result}`).join(' ') }))
 
 export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = async (app, { ctx }) => {
   app.addHook('preHandler', adminGuard(ctx))
@@ -66,6 +86,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = as
   // ---- policy ----
   app.post('/policies', { bodyLimit: 16 * 1024 * 1024, schema: { body: PolicyPushBody } }, async (req, reply) => {
     const result = await ctx.policy.push(req.body, who(req))
+    ctx.events.pushed(who(req).tokenId, result)
     return reply.code(result.dryRun ? 200 : 201).send(result)
   })
   app.get('/policies', async () => ctx.policy.list())
@@ -114,25 +135,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = as
   })
   app.get('/findings', { schema: { querystring: FindingsQuery } }, async (req, reply) => {
     const findings = await ctx.queries.findings(req.query)
-    if (req.query.format === 'csv') {
-      const cols = [
-        'scannedAt',
-        'deviceId',
-        'hostname',
-        'class',
-        'appId',
-        'appName',
-        'policy',
-        'signal',
-        'matched',
-        'subject',
-        'status',
-        'actions',
-        'reportId',
-      ]
-      const rows = findings.map((f) => ({ ...f, actions: f.actions.map((a) => `${a.action}:${a.result}`).join(' ') }))
-      return csv(reply, 'findings', cols, rows)
-    }
+    if (req.query.format === 'csv') return csv(reply, 'findings', FINDINGS_CSV_COLUMNS, findingsCsvRows(findings))
     return { findings }
   })
   app.get('/rollout', { schema: { querystring: FormatQuery } }, async (req, reply) => {

@@ -27,6 +27,14 @@ export class AuthService {
     return m?.[1]
   }
 
+  /** The cached principal of a bearer header, without going to the database (undefined = ask authenticate()). */
+  cached(header: string | undefined): Principal | undefined {
+    const token = AuthService.bearer(header)
+    if (!token) return undefined
+    const hit = this.cache.get(token)
+    return hit && hit.until > Date.now() ? hit.p : undefined
+  }
+
   async authenticate(header: string | undefined): Promise<Principal | undefined> {
     const token = AuthService.bearer(header)
     if (!token) return undefined
@@ -56,7 +64,30 @@ export class AuthService {
     return p
   }
 
+  private byIdCache = new Map<string, { p: Principal | undefined; until: number }>()
+
+  /**
+   * An admin or auditor principal by token id, if that token is still valid (dashboard sessions hold the id, never the
+   * token). Cached like authenticate(); flush() (every revocation, on every instance) clears it too.
+   */
+  async adminById(tokenId: string): Promise<Principal | undefined> {
+    const now = Date.now()
+    const hit = this.byIdCache.get(tokenId)
+    if (hit && hit.until > now) return hit.p
+    const row = await this.db
+      .selectFrom('tokens')
+      .select(['id', 'role'])
+      .where('id', '=', tokenId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst()
+    const p: Principal | undefined = row && row.role !== 'device' ? { tokenId: row.id, role: row.role } : undefined
+    if (this.byIdCache.size >= 10_000) this.byIdCache.clear()
+    this.byIdCache.set(tokenId, { p, until: now + this.ttlMs })
+    return p
+  }
+
   flush() {
     this.cache.clear()
+    this.byIdCache.clear()
   }
 }

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import { canonicalJson } from '../../policies/canonical.js'
 import { compileBundle, policyClasses } from '../../policies/compile.js'
 import { PolicyError, formatIssue, parsePolicy } from '../../policies/load.js'
-import type { BundleApp, BundlePayload, PolicyFile } from '../../policies/schema.js'
+import type { BundleApp, BundlePayload, Exemption, PolicyFile } from '../../policies/schema.js'
 import { signBundle } from '../../policies/sign.js'
 import type { PolicyPushBody } from '../protocol.js'
 import type { Db, Notifier } from '../storage/db.js'
@@ -33,6 +33,8 @@ export interface PolicyOptions {
   reissueBeforeMs: number
   /** How often to check for expiring bundles and missed cross-instance events. */
   maintenanceMs: number
+  /** Exemptions kept outside the policy files (granted through the API), merged into each class's bundle. */
+  exemptions?: (db: Db, cls: string, now: Date) => Promise<Exemption[]>
 }
 
 interface Waiter {
@@ -89,7 +91,7 @@ function diffApps(before: readonly BundleApp[], after: readonly BundleApp[]) {
   return { added, removed, changed }
 }
 
-function isUniqueViolation(err: unknown): boolean {
+export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string; message?: string }
   return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || /UNIQUE constraint/.test(e?.message ?? '')
 }
@@ -255,6 +257,7 @@ export class PolicyService {
         now,
         ttlDays: this.opts.ttlDays,
       })
+      if (this.opts.exemptions) payload.exemptions.push(...(await this.opts.exemptions(trx, cls, now)))
       const hash = contentHash(payload)
       const { added, removed, changed } = diffApps(cur?.payload.apps ?? [], payload.apps)
       const exemptionsChanged = canonicalJson(cur?.payload.exemptions ?? []) !== canonicalJson(payload.exemptions)
@@ -308,10 +311,10 @@ export class PolicyService {
     }
   }
 
-  /** Issue a first bundle for a new class (called in the class-creating transaction). */
-  async issueForClasses(trx: Db, classes: string[]): Promise<BundleEntry[]> {
+  /** Issue a bundle for each class whose content changed (a new class, an exemption) in the caller's transaction. */
+  async issueForClasses(trx: Db, classes: string[], reason = 'class-created'): Promise<BundleEntry[]> {
     const set = await this.currentSet(trx)
-    return (await this.issue(trx, set, classes, 'class-created', false)).issued
+    return (await this.issue(trx, set, classes, reason, false)).issued
   }
 
   announce(issued: BundleEntry[]) {

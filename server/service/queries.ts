@@ -100,6 +100,7 @@ export class QueryService {
       .limit(20)
       .execute()
     const cutoff = this.cutoff()
+    const health = parseJson<Record<string, unknown> | null>(d.health, null)
     return {
       id: d.id,
       hostname: d.hostname,
@@ -110,7 +111,8 @@ export class QueryService {
       os: d.os,
       agentVersion: d.agent_version,
       hardwareId: d.hardware_id,
-      health: parseJson<Record<string, unknown> | null>(d.health, null),
+      health,
+      ...clockSkew(health),
       enrolledAt: iso(d.enrolled_at),
       lastSeen: iso(d.last_seen),
       lastReportAt: iso(d.last_report_at),
@@ -227,4 +229,12 @@ export class QueryService {
       details: parseJson<Record<string, unknown>>(r.details, {}),
     }))
   }
+}
+
+/** The agent measures its clock against ours (HTTP Date) and sends it in health; past ±1 day the detail warns. */
+function clockSkew(health: Record<string, unknown> | null): { clockSkewSec: number | null; clockWarning?: string } {
+  const sec = typeof health?.clockSkewSec === 'number' ? health.clockSkewSec : null
+  if (sec === null || Math.abs(sec) <= 86_400) return { clockSkewSec: sec }
+  const days = (Math.abs(sec) / 86_400).toFixed(1)
+  return { clockSkewSec: sec, clockWarning: `device clock is ${days} days ${sec > 0 ? 'ahead' : 'behind'}` }
 }

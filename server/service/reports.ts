@@ -2,9 +2,12 @@
 // written in one transaction, and each caller is acknowledged only after that transaction has committed (so a 202
 // means durable). One fsync per batch instead of per report is what makes thousands of reports/s possible with
 // synchronous=FULL. A batch that fails is retried one operation at a time, so one bad report cannot sink the rest.
+// SQLite batches go to the writer thread of storage/sqlite-ingest.ts (prepared statements, own connection);
+// PostgreSQL batches are multi-row Kysely inserts below. While one batch is written the next one collects.
 import type { HeartbeatBody, ReportAction, ReportBody, ReportFinding } from '../protocol.js'
-import type { Db } from '../storage/db.js'
+import type { Db, Storage } from '../storage/db.js'
 import type { StoredStatus } from '../storage/schema.js'
+import type { IngestWrite, IngestWriter, Outcome, ReportWrite } from '../storage/sqlite-ingest.js'
 import { ApiError, badRequest } from './util.js'
 
 // Actions that take the app off the device; `report` and `notify` change nothing on it.
@@ -13,11 +16,15 @@ const ENFORCING = new Set(['kill', 'quarantine', 'uninstall', 'block-network'])
 export interface Assessed {
   status: Exclude<StoredStatus, 'pending' | 'revoked'>
   open: number
-  findingStatus: ('open' | 'remediated')[]
+  findingStatus: ('open' | 'remediated' | 'exempted')[]
   actionsByFinding: Map<string, ReportAction[]>
 }
 
-/** A finding is remediated when it had enforcing actions and every one of them succeeded; otherwise it is open. */
+/**
+ * A finding is remediated when it had enforcing actions and every one of them succeeded; otherwise it is open. One
+ * the agent marks exempted (its signed bundle carried an exemption) is neither: it does not make the device
+ * noncompliant.
+ */
 export function assess(findings: readonly ReportFinding[], actions: readonly ReportAction[]): Assessed {
   const ids = new Set<string>()
   for (const f of findings) {
@@ -33,34 +40,21 @@ export function assess(findings: readonly ReportFinding[], actions: readonly Rep
     actionsByFinding.set(a.finding, list)
   }
   let open = 0
+  let remediated = 0
   const findingStatus = findings.map((f) => {
+    if (typeof f.evidence?.exempted === 'string') return 'exempted' as const
     const enforcing = (actionsByFinding.get(f.id) ?? []).filter((a) => ENFORCING.has(a.action))
     const done = enforcing.length > 0 && enforcing.every((a) => a.result === 'success')
-    if (!done) open++
+    if (done) remediated++
+    else open++
     return done ? ('remediated' as const) : ('open' as const)
   })
-  const status = findings.length === 0 ? 'compliant' : open > 0 ? 'noncompliant' : 'remediated'
+  const status = open > 0 ? 'noncompliant' : remediated > 0 ? 'remediated' : 'compliant'
   return { status, open, findingStatus, actionsByFinding }
 }
 
-type ReportOp = {
-  kind: 'report'
-  deviceId: string
-  class: string
-  body: ReportBody
-  assessed: Assessed
-  scannedAt: number
-  at: number
-  done: (err: Error | null, result?: { duplicate: boolean }) => void
-}
-type HeartbeatOp = {
-  kind: 'heartbeat'
-  deviceId: string
-  body: HeartbeatBody
-  at: number
-  done: (err: Error | null, result?: { duplicate: boolean }) => void
-}
-type Op = ReportOp | HeartbeatOp
+type Done = (err: Error | null, result?: { duplicate: boolean }) => void
+type Op = { w: IngestWrite; done: Done }
 
 const chunk = <T>(list: T[], n: number): T[][] => {
   const out: T[][] = []
@@ -68,87 +62,135 @@ const chunk = <T>(list: T[], n: number): T[][] => {
   return out
 }
 
+/** PostgreSQL: multi-row inserts through Kysely, one transaction per batch. */
+class KyselyWriter implements IngestWriter {
+  constructor(private readonly db: Db) {}
+  write(ops: IngestWrite[]) {
+    return this.db.transaction().execute((trx) => writeBatch(trx, ops))
+  }
+  async close() {}
+}
+
 export interface IngestOptions {
-  /** How long the first submission of a batch waits for company. */
+  /** How long the first submission of a batch waits for company (only when nothing is being written; 0 = the
+   * submissions of the same event-loop turn). */
   delayMs: number
   maxBatch: number
 }
 
 export class Ingestor {
   private queue: Op[] = []
-  private timer: NodeJS.Timeout | undefined
-  private flushing: Promise<void> | undefined
+  private timer: { cancel(): void } | undefined
+  private inFlight = 0
+  private flushes = new Set<Promise<void>>()
   private closed = false
+  private readonly writer: IngestWriter
+  private readonly maxInFlight: number
+  private readonly delayMs: number
   batches = 0
   written = 0
 
   constructor(
-    private readonly db: Db,
+    storage: Pick<Storage, 'db' | 'ingest'>,
     private readonly opts: IngestOptions,
     private readonly log: { error: (o: object, m: string) => void },
-  ) {}
+  ) {
+    this.writer = storage.ingest ?? new KyselyWriter(storage.db)
+    this.maxInFlight = this.writer.maxInFlight ?? 1
+    // A writer that queues batches itself (the SQLite thread) batches naturally while it is busy; waiting for company
+    // when it is idle would only add latency.
+    this.delayMs = this.maxInFlight > 1 ? 0 : opts.delayMs
+  }
 
   submitReport(deviceId: string, cls: string, body: ReportBody): Promise<{ duplicate: boolean }> {
-    const assessed = assess(body.findings, body.actions)
+    const a = assess(body.findings, body.actions)
     const scannedAt = Date.parse(body.scannedAt)
     const at = Date.now()
     // A report dated far ahead would count as "latest" forever and hide every real report after it.
     if (scannedAt > at + 86_400_000) throw badRequest('scannedAt is more than a day in the future; check the clock')
-    return this.enqueue((done) => ({ kind: 'report', deviceId, class: cls, body, assessed, scannedAt, at, done }))
+    return this.enqueue({
+      kind: 'report',
+      deviceId,
+      class: cls,
+      body,
+      status: a.status,
+      open: a.open,
+      findingStatus: a.findingStatus,
+      actionsByFinding: a.actionsByFinding,
+      scannedAt,
+      at,
+    })
   }
 
   submitHeartbeat(deviceId: string, body: HeartbeatBody): Promise<{ duplicate: boolean }> {
-    return this.enqueue((done) => ({ kind: 'heartbeat', deviceId, body, at: Date.now(), done }))
+    return this.enqueue({ kind: 'heartbeat', deviceId, body, at: Date.now() })
   }
 
-  private enqueue(make: (done: Op['done']) => Op): Promise<{ duplicate: boolean }> {
+  private enqueue(w: IngestWrite): Promise<{ duplicate: boolean }> {
     if (this.closed) return Promise.reject(new ApiError(503, 'shutting_down', 'server is shutting down; retry'))
     return new Promise((resolve, reject) => {
-      this.queue.push(make((err, r) => (err ? reject(err) : resolve(r!))))
+      this.queue.push({ w, done: (err, r) => (err ? reject(err) : resolve(r!)) })
       this.schedule()
     })
   }
 
   private schedule() {
-    if (this.flushing || this.timer) return
-    const delay = this.queue.length >= this.opts.maxBatch ? 0 : this.opts.delayMs
-    this.timer = setTimeout(() => {
-      this.timer = undefined
-      this.flushing = this.flush().finally(() => {
-        this.flushing = undefined
-        if (this.queue.length > 0) this.schedule()
-      })
-    }, delay)
+    if (this.timer || this.inFlight >= this.maxInFlight || this.queue.length === 0) return
+    // With a batch already being written, whatever queues now waits for it anyway: go as soon as a slot is free.
+    if (this.inFlight > 0 || this.queue.length >= this.opts.maxBatch) this.startFlush()
+    else if (this.delayMs > 0) {
+      const t = setTimeout(() => this.startFlush(), this.delayMs)
+      this.timer = { cancel: () => clearTimeout(t) }
+    } else {
+      const t = setImmediate(() => this.startFlush())
+      this.timer = { cancel: () => clearImmediate(t) }
+    }
   }
 
-  private async flush() {
+  private startFlush() {
+    this.timer = undefined
     const batch = this.queue.splice(0, this.opts.maxBatch)
     if (batch.length === 0) return
+    this.inFlight++
+    const p: Promise<void> = this.flush(batch).finally(() => this.flushes.delete(p))
+    this.flushes.add(p)
+  }
+
+  private settle(op: Op, r: Outcome) {
+    if (r === 'conflict') op.done(new ApiError(409, 'conflict', 'reportId was already used by another device'))
+    else op.done(null, { duplicate: r === 'duplicate' })
+  }
+
+  private async flush(batch: Op[]) {
+    let results: Outcome[] | undefined
+    let error: unknown
     try {
-      const results = await this.db.transaction().execute((trx) => writeBatch(trx, batch))
+      results = await this.writer.write(batch.map((op) => op.w))
+    } catch (err) {
+      error = err
+    }
+    // Hand the writer its next batch before answering this one (the answers are event-loop work it need not wait for).
+    this.inFlight--
+    this.schedule()
+    if (results) {
       this.batches++
       this.written += batch.length
-      batch.forEach((op, i) => {
-        const r = results[i]!
-        if (r === 'conflict') op.done(new ApiError(409, 'conflict', 'reportId was already used by another device'))
-        else op.done(null, { duplicate: r === 'duplicate' })
-      })
-    } catch (err) {
-      if (batch.length === 1) {
-        this.log.error({ err }, 'report write failed')
-        batch[0]!.done(new ApiError(503, 'storage_error', 'could not store the report; retry later'))
-        return
-      }
-      // Isolate the failing operation: retry each alone.
-      for (const op of batch) {
-        try {
-          const [r] = await this.db.transaction().execute((trx) => writeBatch(trx, [op]))
-          if (r === 'conflict') op.done(new ApiError(409, 'conflict', 'reportId was already used by another device'))
-          else op.done(null, { duplicate: r === 'duplicate' })
-        } catch (e) {
-          this.log.error({ err: e }, 'report write failed')
-          op.done(new ApiError(503, 'storage_error', 'could not store the report; retry later'))
-        }
+      for (let i = 0; i < batch.length; i++) this.settle(batch[i]!, results[i]!)
+      return
+    }
+    if (batch.length === 1) {
+      this.log.error({ err: error }, 'report write failed')
+      batch[0]!.done(new ApiError(503, 'storage_error', 'could not store the report; retry later'))
+      return
+    }
+    // Isolate the failing operation: retry each alone.
+    for (const op of batch) {
+      try {
+        const [r] = await this.writer.write([op.w])
+        this.settle(op, r!)
+      } catch (e) {
+        this.log.error({ err: e }, 'report write failed')
+        op.done(new ApiError(503, 'storage_error', 'could not store the report; retry later'))
       }
     }
   }
@@ -156,29 +198,25 @@ export class Ingestor {
   /** Write out everything queued (shutdown). */
   async drain() {
     this.closed = true
-    if (this.timer) {
-      clearTimeout(this.timer)
-      this.timer = undefined
-    }
-    while (this.flushing || this.queue.length > 0) {
-      if (this.flushing) await this.flushing
-      else await this.flush()
+    this.timer?.cancel()
+    this.timer = undefined
+    while (this.flushes.size > 0 || this.queue.length > 0) {
+      if (this.queue.length > 0 && this.inFlight < this.maxInFlight) this.startFlush()
+      else await Promise.race(this.flushes)
     }
   }
 }
 
-type Outcome = 'stored' | 'duplicate' | 'conflict'
-
-async function writeBatch(trx: Db, ops: Op[]): Promise<Outcome[]> {
+async function writeBatch(trx: Db, ops: IngestWrite[]): Promise<Outcome[]> {
   const outcomes: Outcome[] = ops.map(() => 'stored')
   const first = new Map<string, number>()
-  const reports: { op: ReportOp; i: number }[] = []
+  const reports: { op: ReportWrite; i: number }[] = []
   ops.forEach((op, i) => {
     if (op.kind !== 'report') return
     const prev = first.get(op.body.reportId)
     if (prev !== undefined) {
       // Same reportId twice in one batch (a retry racing the original): store once.
-      outcomes[i] = (ops[prev] as ReportOp).deviceId === op.deviceId ? 'duplicate' : 'conflict'
+      outcomes[i] = (ops[prev] as ReportWrite).deviceId === op.deviceId ? 'duplicate' : 'conflict'
       return
     }
     first.set(op.body.reportId, i)
@@ -198,8 +236,8 @@ async function writeBatch(trx: Db, ops: Op[]): Promise<Outcome[]> {
           scanned_at: op.scannedAt,
           received_at: op.at,
           findings: op.body.findings.length,
-          open_findings: op.assessed.open,
-          status: op.assessed.status,
+          open_findings: op.open,
+          status: op.status,
           actions: JSON.stringify(op.body.actions),
           inventory: JSON.stringify(op.body.inventory),
         })),
@@ -240,15 +278,15 @@ async function writeBatch(trx: Db, ops: Op[]): Promise<Outcome[]> {
       matched: f.matched ?? null,
       subject: f.subject ?? null,
       evidence: JSON.stringify(f.evidence ?? {}),
-      actions: JSON.stringify(op.assessed.actionsByFinding.get(f.id) ?? []),
-      status: op.assessed.findingStatus[k]!,
+      actions: JSON.stringify(op.actionsByFinding.get(f.id) ?? []),
+      status: op.findingStatus[k]!,
       scanned_at: op.scannedAt,
     })),
   )
   for (const part of chunk(findingRows, 1000)) await trx.insertInto('findings').values(part).execute()
 
   // Device status follows the newest report by scan time; a late report from an outbox only refreshes last_seen.
-  const latest = new Map<string, ReportOp>()
+  const latest = new Map<string, ReportWrite>()
   for (const op of fresh) {
     const cur = latest.get(op.deviceId)
     if (!cur || op.scannedAt >= cur.scannedAt) latest.set(op.deviceId, op)
@@ -257,8 +295,8 @@ async function writeBatch(trx: Db, ops: Op[]): Promise<Outcome[]> {
     const r = await trx
       .updateTable('devices')
       .set({
-        status: op.assessed.status,
-        open_findings: op.assessed.open,
+        status: op.status,
+        open_findings: op.open,
         last_report_at: op.scannedAt,
         last_report_id: op.body.reportId,
         bundle_version: op.body.bundleVersion,

@@ -8,6 +8,7 @@ import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely'
 import pg from 'pg'
 import { migrate } from './migrations.js'
 import type { DB } from './schema.js'
+import { type IngestWriter, openSqliteWriter, tuneSqlite } from './sqlite-ingest.js'
 
 export type Dialect = 'sqlite' | 'postgres'
 
@@ -28,6 +29,8 @@ export interface Storage {
   notifier: Notifier
   /** Where it lives, for logs (never includes a password). */
   location: string
+  /** SQLite: the report writer (its own connection, in a worker thread). PostgreSQL ingests through `db`. */
+  ingest?: IngestWriter
   close(): Promise<void>
 }
 
@@ -134,6 +137,30 @@ function redact(url: string): string {
   }
 }
 
+/**
+ * The better-sqlite3 connection as Kysely sees it, with two changes:
+ * - statements are prepared once per SQL text (Kysely prepares every query again; the auth lookup behind each request
+ *   and the other hot queries are a handful of fixed texts; the cache is bounded for the rest);
+ * - `begin` becomes `begin immediate`: the report writer uses a second connection, and a deferred transaction that
+ *   has read and then wants to write fails at once (SQLITE_BUSY, no retry) if that connection committed meanwhile.
+ *   Taking the write lock at BEGIN waits (busy_timeout) instead.
+ */
+function withStatementCache(sqlite: Database.Database) {
+  const cache = new Map<string, Database.Statement>()
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string) {
+      const text = sql === 'begin' ? 'begin immediate' : sql
+      let stmt = cache.get(text)
+      if (stmt) return stmt
+      stmt = sqlite.prepare(text)
+      if (cache.size >= 500) cache.clear()
+      cache.set(text, stmt)
+      return stmt
+    },
+  }
+}
+
 export async function openStorage(
   opts: StorageOptions,
   onError: (err: Error) => void = () => {},
@@ -171,15 +198,15 @@ export async function openStorage(
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 })
   const file = join(opts.dataDir, 'interdict.db')
   const sqlite = new Database(file)
-  sqlite.pragma('journal_mode = WAL')
-  // FULL: in WAL mode NORMAL may lose the last commits on power loss, and a 202 promises the report is on disk.
-  // Group commit makes the extra fsync per batch (not per report) affordable.
-  sqlite.pragma('synchronous = FULL')
-  sqlite.pragma('foreign_keys = ON')
-  sqlite.pragma('busy_timeout = 5000')
-  sqlite.pragma('cache_size = -65536')
-  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) })
+  // FULL: in WAL mode every COMMIT is fsynced before it returns, so what we acknowledged survives a power cut, not just
+  // kill -9 of the process (NORMAL would survive kill -9 too: a committed transaction is in the WAL file, which the OS
+  // keeps when the process dies; only power loss or a kernel crash could take the last commits). The report writer
+  // commits in batches on its own thread, so the fsync costs neither the event loop nor one per report.
+  tuneSqlite(sqlite, 'FULL')
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) })
   const migrated = await migrate(db, 'sqlite')
+  const ingest = openSqliteWriter(file, 'FULL', onError)
+  if (ingest.checkpoints) sqlite.pragma('wal_autocheckpoint = 0')
   const notifier = new LocalNotifier()
   return {
     db,
@@ -187,8 +214,10 @@ export async function openStorage(
     notifier,
     migrated,
     location: file,
+    ingest,
     async close() {
       await notifier.close()
+      await ingest.close()
       await db.destroy()
     },
   }

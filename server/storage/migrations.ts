@@ -146,6 +146,119 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('audit_at').on('audit').column('at').execute()
       },
     },
+    // Exemptions granted through the API, webhooks and their delivery log, and the state behind the "new violation"
+    // and "device silent" events (so each fires once, on any instance).
+    '0002_integrations': {
+      // biome-ignore lint/suspicious/noExplicitAny: migrations run against the schema as it was, not today's DB type
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('exemptions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('app', 'text', (c) => c.notNull())
+          .addColumn('device', 'text')
+          .addColumn('class', 'text')
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('approved_by', 'text', (c) => c.notNull())
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('created_by', 'text')
+          .addColumn('expires_at', big, (c) => c.notNull())
+          .addColumn('revoked_at', big)
+          .addColumn('revoked_by', 'text')
+          .execute()
+        await db.schema.createIndex('exemptions_expiry').on('exemptions').columns(['expires_at']).execute()
+        await db.schema
+          .createTable('webhooks')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('url', 'text', (c) => c.notNull())
+          .addColumn('secret', 'text', (c) => c.notNull())
+          .addColumn('events', 'text', (c) => c.notNull())
+          .addColumn('format', 'text', (c) => c.notNull())
+          .addColumn('description', 'text')
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('created_by', 'text')
+          .addColumn('deleted_at', big)
+          .execute()
+        await db.schema
+          .createTable('webhook_deliveries')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('webhook_id', 'text', (c) => c.notNull())
+          .addColumn('event', 'text', (c) => c.notNull())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('next_attempt_at', big, (c) => c.notNull())
+          .addColumn('claimed_by', 'text')
+          .addColumn('claimed_until', big)
+          .addColumn('created_at', big, (c) => c.notNull())
+          .addColumn('finished_at', big)
+          .addColumn('last_error', 'text')
+          .execute()
+        await db.schema
+          .createIndex('webhook_deliveries_due')
+          .on('webhook_deliveries')
+          .columns(['status', 'next_attempt_at'])
+          .execute()
+        await db.schema
+          .createIndex('webhook_deliveries_hook')
+          .on('webhook_deliveries')
+          .columns(['webhook_id', 'created_at'])
+          .execute()
+        let attempts = db.schema.createTable('webhook_attempts')
+        attempts =
+          dialect === 'postgres'
+            ? attempts.addColumn('seq', 'bigserial', (c) => c.primaryKey())
+            : attempts.addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
+        await attempts
+          .addColumn('delivery_id', 'text', (c) => c.notNull())
+          .addColumn('webhook_id', 'text', (c) => c.notNull())
+          .addColumn('attempt', 'integer', (c) => c.notNull())
+          .addColumn('at', big, (c) => c.notNull())
+          .addColumn('status_code', 'integer')
+          .addColumn('error', 'text')
+          .addColumn('duration_ms', 'integer', (c) => c.notNull())
+          .addColumn('instance', 'text')
+          .execute()
+        await db.schema.createIndex('webhook_attempts_delivery').on('webhook_attempts').column('delivery_id').execute()
+        // One row per (device, app) that has been seen open; closed_at set when a full scan no longer finds it.
+        await db.schema
+          .createTable('violations')
+          .addColumn('device_id', 'text', (c) => c.notNull())
+          .addColumn('app_id', 'text', (c) => c.notNull())
+          .addColumn('opened_at', big, (c) => c.notNull())
+          .addColumn('last_seen', big, (c) => c.notNull())
+          .addColumn('closed_at', big)
+          .addPrimaryKeyConstraint('violations_pk', ['device_id', 'app_id'])
+          .execute()
+        // The devices.last_seen value a "device silent" event was sent for: a later silence has a newer one.
+        await db.schema
+          .createTable('silent_alerts')
+          .addColumn('device_id', 'text', (c) => c.primaryKey())
+          .addColumn('last_seen', big, (c) => c.notNull())
+          .addColumn('alerted_at', big, (c) => c.notNull())
+          .execute()
+      },
+    },
+    // Hourly compliance counts per class for the dashboard's chart; (class, hour) is the key so instances racing to
+    // write the same hour insert once.
+    '0003_dashboard': {
+      // biome-ignore lint/suspicious/noExplicitAny: migrations run against the schema as it was, not today's DB type
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('compliance_snapshots')
+          .addColumn('class', 'text', (c) => c.notNull())
+          .addColumn('hour', big, (c) => c.notNull())
+          .addColumn('taken_at', big, (c) => c.notNull())
+          .addColumn('total', 'integer', (c) => c.notNull())
+          .addColumn('compliant', 'integer', (c) => c.notNull())
+          .addColumn('noncompliant', 'integer', (c) => c.notNull())
+          .addColumn('remediated', 'integer', (c) => c.notNull())
+          .addColumn('unknown', 'integer', (c) => c.notNull())
+          .addColumn('pending', 'integer', (c) => c.notNull())
+          .addPrimaryKeyConstraint('compliance_snapshots_pk', ['class', 'hour'])
+          .execute()
+        await db.schema.createIndex('compliance_snapshots_hour').on('compliance_snapshots').column('hour').execute()
+      },
+    },
   }
 }
 

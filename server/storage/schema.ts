@@ -107,7 +107,7 @@ export interface FindingsTable {
   subject: string | null
   evidence: string
   actions: string
-  status: 'open' | 'remediated'
+  status: 'open' | 'remediated' | 'exempted'
   scanned_at: number
 }
 
@@ -121,6 +121,89 @@ export interface AuditTable {
   details: string
 }
 
+export interface ExemptionsTable {
+  id: string
+  app: string
+  device: string | null
+  class: string | null
+  reason: string
+  approved_by: string
+  created_at: number
+  created_by: string | null
+  expires_at: number
+  revoked_at: number | null
+  revoked_by: string | null
+}
+
+export interface WebhooksTable {
+  id: string
+  url: string
+  /** Kept as is: an HMAC needs the secret itself, not a digest. */
+  secret: string
+  events: string
+  format: 'json' | 'slack' | 'teams'
+  description: string | null
+  created_at: number
+  created_by: string | null
+  deleted_at: number | null
+}
+
+export type DeliveryStatus = 'pending' | 'sending' | 'delivered' | 'failed' | 'cancelled'
+
+export interface WebhookDeliveriesTable {
+  id: string
+  webhook_id: string
+  event: string
+  payload: string
+  status: DeliveryStatus
+  attempts: number
+  next_attempt_at: number
+  claimed_by: string | null
+  claimed_until: number | null
+  created_at: number
+  finished_at: number | null
+  last_error: string | null
+}
+
+export interface WebhookAttemptsTable {
+  seq: Generated<number>
+  delivery_id: string
+  webhook_id: string
+  attempt: number
+  at: number
+  status_code: number | null
+  error: string | null
+  duration_ms: number
+  instance: string | null
+}
+
+export interface ViolationsTable {
+  device_id: string
+  app_id: string
+  opened_at: number
+  last_seen: number
+  closed_at: number | null
+}
+
+export interface SilentAlertsTable {
+  device_id: string
+  last_seen: number
+  alerted_at: number
+}
+
+/** One row per class per hour (`hour` = epoch ms at the start of the hour), written by the dashboard's timer. */
+export interface ComplianceSnapshotsTable {
+  class: string
+  hour: number
+  taken_at: number
+  total: number
+  compliant: number
+  noncompliant: number
+  remediated: number
+  unknown: number
+  pending: number
+}
+
 export interface DB {
   settings: SettingsTable
   classes: ClassesTable
@@ -132,4 +215,11 @@ export interface DB {
   reports: ReportsTable
   findings: FindingsTable
   audit: AuditTable
+  exemptions: ExemptionsTable
+  webhooks: WebhooksTable
+  webhook_deliveries: WebhookDeliveriesTable
+  webhook_attempts: WebhookAttemptsTable
+  violations: ViolationsTable
+  silent_alerts: SilentAlertsTable
+  compliance_snapshots: ComplianceSnapshotsTable
 }

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { processesCollector } from '../../agent/collectors/processes.js'
 import { Daemon, type DaemonOptions } from '../../agent/daemon.js'
 import { enroll } from '../../agent/sync/enroll.js'
-import { FakeServer, telegramPolicy } from './fake-server.js'
+import { FakeServer, BANNED_NAME, telegramPolicy } from './fake-server.js'
 
 const facts = { hardwareId: 'hw-1', hostname: 'test-host', os: 'linux test' }
 let bin: string
@@ -15,7 +15,7 @@ const cleanups: (() => Promise<unknown>)[] = []
 
 beforeAll(async () => {
   bin = await mkdtemp(join(tmpdir(), 'interdict-daemon-bin-'))
-  await copyFile('/bin/sleep', join(bin, 'telegram-desktop'))
+  await copyFile('/bin/sleep', join(bin, BANNED_NAME))
 })
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => {})
@@ -26,7 +26,7 @@ afterAll(async () => {
 })
 
 function start(): ChildProcess {
-  const c = spawn(join(bin, 'telegram-desktop'), ['60'], { stdio: 'ignore' })
+  const c = spawn(join(bin, BANNED_NAME), ['60'], { stdio: 'ignore' })
   children.push(c)
   return c
 }

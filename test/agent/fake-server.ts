@@ -1,5 +1,6 @@
 // A small, faithful stand-in for the server's device protocol (DESIGN §4) on node:http: enroll, long-poll policy
 // with ETag, idempotent reports (202 once durably "stored"), heartbeats. Can go down and come back on the same port.
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import http from 'node:http'
 import https from 'node:https'
@@ -148,10 +149,14 @@ export class FakeServer {
   }
 }
 
+// The banned process name in these tests: unique per test file, so an agent under test in one file can never kill a
+// process another file (or the real Telegram test) starts. Short enough for the 15-character comm name.
+export const BANNED_NAME = `tgd-${randomBytes(3).toString('hex')}`
+
 export const telegramPolicy = (actions: string[] = ['report', 'kill']): PolicyFile =>
   ({
     id: 'ban-telegram-test',
     title: 'test',
-    apps: [{ id: 'telegram', name: 'Telegram', match: { processNames: ['telegram-desktop'] } }],
+    apps: [{ id: 'telegram', name: 'Telegram', match: { processNames: [BANNED_NAME] } }],
     assignments: { military: { actions }, standard: { actions: ['report'] } },
   }) as PolicyFile

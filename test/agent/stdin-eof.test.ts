@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { enroll } from '../../agent/sync/enroll.js'
-import { FakeServer, telegramPolicy } from './fake-server.js'
+import { FakeServer, BANNED_NAME, telegramPolicy } from './fake-server.js'
 
 const cli = new URL('../../bin/interdict-agent.js', import.meta.url).pathname
 const facts = { hardwareId: 'hw-eof', hostname: 'test-host', os: 'linux test' }
@@ -16,7 +16,7 @@ const cleanups: (() => Promise<unknown>)[] = []
 
 beforeAll(async () => {
   bin = await mkdtemp(join(tmpdir(), 'interdict-eof-bin-'))
-  await copyFile('/bin/sleep', join(bin, 'telegram-desktop'))
+  await copyFile('/bin/sleep', join(bin, BANNED_NAME))
 })
 afterEach(async () => {
   for (const c of children.splice(0)) c.kill('SIGKILL')
@@ -63,7 +63,7 @@ async function startAgent(flags: string[]) {
 describe.skipIf(process.platform !== 'linux')('run --stop-on-stdin-eof', () => {
   it('stops gracefully when stdin closes: exit 0, the pending finding delivered, status written', async () => {
     const { server, dir, agent, exited, log } = await startAgent(['--stop-on-stdin-eof'])
-    const banned = spawn(join(bin, 'telegram-desktop'), ['60'], { stdio: 'ignore' })
+    const banned = spawn(join(bin, BANNED_NAME), ['60'], { stdio: 'ignore' })
     children.push(banned)
     // The watcher saw it; its finding waits in the report batch (sent after 1 s) when stdin closes right now.
     await until(

@@ -7,7 +7,7 @@ import { defaultEnforcer } from '../../agent/sync/enforcer.js'
 import { PidDiff, ProcessWatcher, parseLastPid } from '../../agent/watcher.js'
 import { compileBundle } from '../../policies/compile.js'
 import { compileMatcher, type Finding } from '../../policies/match.js'
-import { telegramPolicy } from './fake-server.js'
+import { BANNED_NAME, telegramPolicy } from './fake-server.js'
 
 const linux = process.platform === 'linux'
 let dir: string
@@ -15,8 +15,8 @@ const children: ChildProcess[] = []
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'interdict-watch-'))
-  await copyFile('/bin/sleep', join(dir, 'telegram-desktop'))
-  await copyFile('/bin/sleep', join(dir, 'telegram-desktop-notes'))
+  await copyFile('/bin/sleep', join(dir, BANNED_NAME))
+  await copyFile('/bin/sleep', join(dir, `${BANNED_NAME}-notes`))
 })
 afterAll(async () => {
   for (const c of children) c.kill('SIGKILL')
@@ -67,8 +67,8 @@ describe.skipIf(!linux)('watcher (real processes)', () => {
     w.setPolicy(matcher)
     await w.start()
     try {
-      const lookalike = start('telegram-desktop-notes')
-      const banned = start('telegram-desktop')
+      const lookalike = start(`${BANNED_NAME}-notes`)
+      const banned = start(BANNED_NAME)
       const t0 = Date.now()
       const died = await Promise.race([exited(banned), new Promise<number>((r) => setTimeout(() => r(-1), 3000))])
       expect(died).toBeGreaterThan(0)
@@ -83,7 +83,7 @@ describe.skipIf(!linux)('watcher (real processes)', () => {
       expect(lookalike.exitCode).toBeNull()
       expect(lookalike.signalCode).toBeNull()
       // A relaunch is killed again.
-      const again = start('telegram-desktop')
+      const again = start(BANNED_NAME)
       const t1 = Date.now()
       const died2 = await Promise.race([exited(again), new Promise<number>((r) => setTimeout(() => r(-1), 3000))])
       expect(died2 - t1).toBeLessThan(1000)
@@ -100,7 +100,7 @@ describe.skipIf(!linux)('watcher (real processes)', () => {
     w.setPolicy(compileMatcher(bundle.apps, 'linux'))
     await w.start()
     try {
-      const c = spawn('/bin/sh', ['-c', `sleep 0.5; exec ${join(dir, 'telegram-desktop')} 30`], { stdio: 'ignore' })
+      const c = spawn('/bin/sh', ['-c', `sleep 0.5; exec ${join(dir, BANNED_NAME)} 30`], { stdio: 'ignore' })
       children.push(c)
       const end = Date.now() + 3000
       while (!seen.includes(c.pid!) && Date.now() < end) await new Promise((r) => setTimeout(r, 20))

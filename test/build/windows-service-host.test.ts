@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { renderTemplate, windowsCommandLine } from '../../agent/service.js'
 import { enroll } from '../../agent/sync/enroll.js'
-import { FakeServer, telegramPolicy } from '../agent/fake-server.js'
+import { BANNED_NAME, FakeServer, telegramPolicy } from '../agent/fake-server.js'
 import { REPO } from '../helpers.js'
 
 const has = (cmd: string) => spawnSync(cmd, ['--version']).status === 0
@@ -99,7 +99,7 @@ describe('Windows service host under Mono', () => {
         await writeFile(join(work, 'Harness.cs'), HARNESS)
         mcs(join(work, 'Host.exe'), join(work, 'Host.cs'))
         mcs(join(work, 'Harness.exe'), join(work, 'Harness.cs'))
-        await copyFile('/bin/sleep', join(work, 'telegram-desktop'))
+        await copyFile('/bin/sleep', join(work, BANNED_NAME))
 
         const { INTERDICT_LOG_LEVEL: _, ...env } = process.env
         const harness = spawn('mono', [join(work, 'Harness.exe'), join(work, 'Host.exe')], {
@@ -118,7 +118,7 @@ describe('Windows service host under Mono', () => {
           () => `the agent; harness:\n${out}\nlog:\n${log()}`,
         )
 
-        const banned = spawn(join(work, 'telegram-desktop'), ['60'], { stdio: 'ignore' })
+        const banned = spawn(join(work, BANNED_NAME), ['60'], { stdio: 'ignore' })
         children.push(banned)
         await until(
           () => log().includes('"banned process started"'),

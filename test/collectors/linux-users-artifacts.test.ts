@@ -120,7 +120,7 @@ describe('device facts', () => {
 })
 
 describe('collectorsFor', () => {
-  it('lists the Linux collectors with unique names', () => {
+  it('lists each OS’s collectors', () => {
     const names = collectorsFor('linux').map((c) => c.name)
     expect(names).toEqual([
       'processes',
@@ -133,6 +133,18 @@ describe('collectorsFor', () => {
       'network',
       'artifacts',
     ])
-    expect(collectorsFor('win32').map((c) => c.name)).toEqual(['processes', 'network', 'artifacts'])
+    expect(collectorsFor('win32').map((c) => c.name)).toEqual([
+      'processes',
+      'windows-programs',
+      'windows-appx',
+      'windows-executables',
+      'network',
+      'artifacts',
+    ])
+    expect(collectorsFor('darwin').map((c) => c.name)).toEqual(['processes', 'macos-apps', 'network', 'artifacts'])
+    for (const os of ['linux', 'win32', 'darwin'] as const) {
+      const all = collectorsFor(os).map((c) => c.name)
+      expect(new Set(all).size).toBe(all.length)
+    }
   })
 })
