@@ -71,9 +71,8 @@ describe('service templates', () => {
     expect(unit).not.toMatch(/^StateDirectory=/m)
   })
 
-  it('passes systemd-analyze verify', () => {
-    const which = spawnSync('systemd-analyze', ['--version'])
-    if (which.status !== 0) return // not installed: fixture comparison above still applies
+  const hasSystemdAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0
+  it.skipIf(!hasSystemdAnalyze)('passes systemd-analyze verify (skipped without systemd-analyze)', () => {
     // verify checks that ExecStart's program exists: use this Node as the program.
     const file = join(temp, 'interdict-agent.service')
     writeFileSync(file, renderSystemdUnit({ ...linux, program: [process.execPath] }))
