@@ -1,6 +1,6 @@
 // Kill latency and idle cost of the agent's watcher (DESIGN §6: p95 start→death ≤ 0.5 s; idle ≤ 1% of one core;
 // RSS ≤ 70 MB). The agent runs as a separate process: the real daemon (enrolled against an in-process fake server,
-// policy `kill` on process name telegram-desktop), so its CPU and RSS are measured alone.
+// policy `kill` on a unique banned process name), so its CPU and RSS are measured alone.
 //
 //   npx tsx bench/kill-latency.ts [--runs 100] [--idle-sec 60] [--procs 500] [--quick] [--json]
 //
@@ -45,10 +45,10 @@ async function main() {
   const runs = Number(values.runs)
   const idleSec = Number(values['idle-sec'])
   const procs = Number(values.procs)
-  const { FakeServer, telegramPolicy } = await import('../test/agent/fake-server.js')
+  const { BANNED_NAME, FakeServer, telegramPolicy } = await import('../test/agent/fake-server.js')
   const { enroll } = await import('../agent/sync/enroll.js')
   const dir = await mkdtemp(join(tmpdir(), 'interdict-bench-'))
-  const banned = join(dir, 'telegram-desktop')
+  const banned = join(dir, BANNED_NAME)
   await copyFile('/bin/sleep', banned)
   const server = new FakeServer()
   await server.start()
