@@ -29,6 +29,21 @@ function csv(reply: FastifyReply, name: string, columns: string[], rows: Record<
 }
 
 /** The findings export's CSV shape (also used by the dashboard's export links). */
+/** The devices export's columns (the API and the dashboard's export share them). */
+export const DEVICES_CSV_COLUMNS = [
+  'id',
+  'hostname',
+  'class',
+  'status',
+  'openFindings',
+  'bundleVersion',
+  'os',
+  'agentVersion',
+  'lastSeen',
+  'lastReportAt',
+  'enrolledAt',
+]
+
 export const FINDINGS_CSV_COLUMNS = [
   'scannedAt',
   'deviceId',
@@ -98,20 +113,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = as
   app.get('/devices', { schema: { querystring: DevicesQuery } }, async (req, reply) => {
     const devices = await ctx.queries.devices(req.query)
     if (req.query.format === 'csv') {
-      const cols = [
-        'id',
-        'hostname',
-        'class',
-        'status',
-        'openFindings',
-        'bundleVersion',
-        'os',
-        'agentVersion',
-        'lastSeen',
-        'lastReportAt',
-        'enrolledAt',
-      ]
-      return csv(reply, 'devices', cols, devices)
+      return csv(reply, 'devices', DEVICES_CSV_COLUMNS, devices)
     }
     return { devices }
   })

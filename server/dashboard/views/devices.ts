@@ -2,6 +2,7 @@
 // with its findings, the actions taken on them and their results.
 import type { FastifyReply } from 'fastify'
 import type { ServerContext } from '../../app.js'
+import { DEVICES_CSV_COLUMNS } from '../../routes/admin.js'
 import { STATUSES } from '../../storage/schema.js'
 import { badRequest, toCsv } from '../../service/util.js'
 import { classNames, devicesWithApp, distinctOs } from '../data.js'
@@ -46,20 +47,6 @@ async function load(ctx: ServerContext, q: Query) {
   return devices
 }
 
-const DEVICE_COLUMNS = [
-  'id',
-  'hostname',
-  'class',
-  'status',
-  'openFindings',
-  'bundleVersion',
-  'os',
-  'agentVersion',
-  'lastSeen',
-  'lastReportAt',
-  'enrolledAt',
-]
-
 export async function deviceExport(ctx: ServerContext, q: Query, reply: FastifyReply) {
   const devices = await load(ctx, q)
   if (q.format === 'json')
@@ -67,7 +54,7 @@ export async function deviceExport(ctx: ServerContext, q: Query, reply: FastifyR
   return reply
     .type('text/csv; charset=utf-8')
     .header('content-disposition', 'attachment; filename="devices.csv"')
-    .send(toCsv(DEVICE_COLUMNS, devices))
+    .send(toCsv(DEVICES_CSV_COLUMNS, devices))
 }
 
 export async function devicesPage(ctx: ServerContext, q: Query): Promise<Safe> {
