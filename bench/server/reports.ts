@@ -13,6 +13,7 @@ const connections = sized('connections', 100, 100)
 const rounds = sized('rounds', 3, 1)
 const nDevices = sized('devices', 500, 100)
 const pipelining = sized('pipelining', 1, 1)
+const TARGET_RATE = 5000
 
 const srv = await benchServer({ postgres })
 try {
@@ -24,12 +25,18 @@ try {
   const p99: number[] = []
   const p50: number[] = []
   const perCore: number[] = []
-  for (let r = 0; r < rounds; r++) {
+  // Closed loop (every connection sends as fast as it is answered) measures capacity; the target's p99 is "at 5,000
+  // reports/s sustained", so the last round offers exactly that rate (open loop) and its p99 is the one judged.
+  const offered: { rps: number; p50: number; p99: number; bad: number }[] = []
+  // (SQLite only: the target is for the embedded default.)
+  for (let r = 0; r < rounds + (postgres ? 0 : 1); r++) {
+    const atRate = r === rounds
     const { result, serverCores, serverMainCores, clientCores } = await withCpu(srv.pid(), () =>
       autocannon({
         url: srv.url,
         connections,
         pipelining,
+        ...(atRate ? { overallRate: TARGET_RATE } : {}),
         duration: seconds,
         requests: [
           {
@@ -46,6 +53,14 @@ try {
     )
     const bad = result.non2xx + result.errors + result.timeouts
     const avg = result.requests.average
+    if (atRate) {
+      offered.push({ rps: avg, p50: result.latency.p50, p99: result.latency.p99, bad })
+      console.log(
+        `offered ${TARGET_RATE}/s: ${avg.toFixed(0)} reports/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms` +
+          (bad ? `, ${bad} failed` : ''),
+      )
+      continue
+    }
     rps.push(avg)
     p50.push(result.latency.p50)
     p99.push(result.latency.p99)
@@ -68,13 +83,24 @@ try {
     pass: med >= 5000,
   })
   report({
-    measure: `report p99 latency, ${db}`,
-    target: '< 50 ms',
+    measure: `report p99 latency at capacity, ${db}`,
+    target: '-',
     median: medP99,
     unit: 'ms',
-    spread: `p50 ${median(p50)} ms`,
-    pass: medP99 < 50,
+    spread: `p50 ${median(p50)} ms (closed loop, ${connections} conns)`,
   })
+  const o = offered[0]
+  if (o) {
+    const sustained = o.rps >= TARGET_RATE * 0.97 && o.bad === 0
+    report({
+      measure: `report p99 at ${TARGET_RATE}/s offered, ${db}`,
+      target: '< 50 ms',
+      median: o.p99,
+      unit: 'ms',
+      spread: `p50 ${o.p50} ms, achieved ${o.rps.toFixed(0)}/s${o.bad ? `, ${o.bad} failed` : ''}`,
+      pass: sustained && o.p99 < 50,
+    })
+  }
   console.error(
     `reports (${db}, ${connections} connections${pipelining > 1 ? `, pipelining ${pipelining}` : ''}): ` +
       `median ${med.toFixed(0)} reports/s, p50 ${median(p50)} ms, p99 ${medP99} ms, ` +
