@@ -24,7 +24,7 @@ import { type AgentConfig, loadConfig } from './sync/config.js'
 import { actionable, defaultEnforcer, type Enforcer } from './sync/enforcer.js'
 import { errorMessage, writeFileAtomic } from './sync/fsutil.js'
 import { createClient } from './sync/http.js'
-import { ClockSkew, SKEW_WARN_SEC, skewWarning } from './sync/clock.js'
+import { ClockSkew, SKEW_WARN_SEC } from './sync/clock.js'
 import { NetworkBlockSync } from './sync/network-block.js'
 import { type Outbox, Outbox as OutboxClass, type OutboxKind, type OutboxLimits } from './sync/outbox.js'
 import { statePaths } from './sync/paths.js'
@@ -446,7 +446,7 @@ export class Daemon {
     const drops = this.outbox.takeDrops()
     const inv = { ...inventory }
     if (drops) for (const [k, v] of Object.entries(drops)) if (v) inv[`dropped.${k}`] = v
-    if (this.skewWarning()) inv['clock.skewSec'] = this.skew.sec
+    if (this.skew.warning) inv['clock.skewSec'] = this.skew.sec
     const bodies = buildReports({
       bundleVersion: this.store.current?.payload.version ?? 0,
       scannedAt: this.serverDated(scannedAt),
@@ -461,10 +461,6 @@ export class Daemon {
 
   private isoNow(): string {
     return new Date(this.now()).toISOString()
-  }
-
-  private skewWarning(): string | undefined {
-    return skewWarning(this.skew.sec)
   }
 
   /**
@@ -511,7 +507,7 @@ export class Daemon {
       'outbox.dead': drops?.dead || undefined,
       'state.error': this.statusError ?? this.store?.persistError,
       clockSkewSec: this.skew.sec,
-      'clock.warning': this.skewWarning(),
+      'clock.warning': this.skew.warning,
       'network.error': this.networkError,
       'scan.lastAt': this.lastScan?.at,
       'scan.ms': this.lastScan?.ms,
@@ -530,7 +526,7 @@ export class Daemon {
     const b = this.store?.current
     if (!b) return 'error: no policy'
     if (this.outbox?.diskError || this.statusError || this.store.persistError) return 'degraded: state dir not writable'
-    const clock = this.skewWarning()
+    const clock = this.skew.warning
     if (clock) return `warning: ${clock}`
     if (this.store.expiredNow()) return 'warning: bundle expired (still enforced)'
     if (this.pendingRejection) return 'warning: policy rejected'

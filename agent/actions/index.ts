@@ -75,11 +75,6 @@ export function networkRequest(bundle: BundlePayload | undefined, findings: read
   return { domains: [...domains], groups: cidrGroups }
 }
 
-/** Apply the network block for the bundle as a whole (call on every policy change: removes what is no longer asked). */
-export async function syncNetworkBlock(bundle: BundlePayload | undefined, ctx: Omit<EnforceContext, 'stateDir'>) {
-  return applyNetworkBlock(networkRequest(bundle), { ...ctx.network, runner: ctx.runner, os: ctx.os })
-}
-
 /** Apply every finding's actions in ladder order. Never throws: a failing action is a `failed` result. */
 export async function enforce(findings: readonly Finding[], context: EnforceContext): Promise<ActionResult[]> {
   const out: ActionResult[] = []

@@ -28,12 +28,15 @@ export function skewWarning(sec: number | undefined): string | undefined {
 /** The latest measurement; `observe` is called for every server answer. */
 export class ClockSkew {
   sec: number | undefined
-  at: number | undefined
+
+  /** The warning sentence while the skew is beyond the tolerance. */
+  get warning(): string | undefined {
+    return skewWarning(this.sec)
+  }
 
   observe(dateHeader: unknown, agentNowMs: number) {
     const s = skewFromDate(dateHeader, agentNowMs)
     if (s === undefined) return
     this.sec = s
-    this.at = agentNowMs
   }
 }

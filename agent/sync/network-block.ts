@@ -4,7 +4,12 @@
 // never touched (no firewall command runs on a machine whose policy has no block-network rule).
 import { readFile } from 'node:fs/promises'
 import { networkRequest } from '../actions/index.js'
-import { applyNetworkBlock, type NetworkBlockOptions, type NetworkBlockOutcome } from '../actions/block-network.js'
+import {
+  applyNetworkBlock,
+  type NetworkBlockOptions,
+  type NetworkBlockOutcome,
+  normalizeDomains,
+} from '../actions/block-network.js'
 import type { BundlePayload } from '../../policies/schema.js'
 import type { Os } from '../collectors/types.js'
 import { writeFileAtomic } from './fsutil.js'
@@ -16,11 +21,11 @@ interface Applied {
 
 const EMPTY: Applied = { domains: [], groups: [] }
 
-/** Canonical form: sorted, so "same policy, other order" is not a change (pure). */
+/** Canonical form (the hosts block's own domain normalisation, sorted CIDRs): reordering is not a change (pure). */
 export function canonicalRequest(bundle: BundlePayload | undefined): Applied {
   const req = networkRequest(bundle)
   return {
-    domains: [...new Set(req.domains.map((d) => d.toLowerCase()))].sort(),
+    domains: normalizeDomains(req.domains),
     groups: req.groups
       .map((g) => ({ app: g.app, cidrs: [...g.cidrs].sort() }))
       .sort((a, b) => a.app.localeCompare(b.app)),

@@ -47,12 +47,13 @@ export interface Expectations {
   class: string
 }
 
-function claimed(bundle: unknown): { version?: number; class?: string; expiresAt?: string } {
+function claimed(bundle: unknown): { version?: number; class?: string; issuedAt?: string; expiresAt?: string } {
   const p = (bundle as { payload?: Record<string, unknown> } | null)?.payload
   if (!p || typeof p !== 'object') return {}
   return {
     ...(typeof p.version === 'number' ? { version: p.version } : {}),
     ...(typeof p.class === 'string' ? { class: p.class } : {}),
+    ...(typeof p.issuedAt === 'string' ? { issuedAt: p.issuedAt } : {}),
     ...(typeof p.expiresAt === 'string' ? { expiresAt: p.expiresAt } : {}),
   }
 }
@@ -109,20 +110,16 @@ export function verifyStored(
 ): ActiveBundle | Rejection {
   const r = judgeBundle(stored, expect, { acceptedVersion }, now)
   if (r.status !== 'rejected') return { ...r.bundle, expired: false }
-  if (r.rejection.reason === 'not-yet-valid') {
-    // It passed every check when it arrived; a clock that has since jumped back (dead RTC battery, bad NTP) must
-    // not lift the ban. Check the rest as of its issue time; health warns about the clock.
-    const issuedAt = Date.parse((stored as { payload?: { issuedAt?: string } }).payload?.issuedAt ?? '')
-    const again = judgeBundle(stored, expect, { acceptedVersion }, new Date(issuedAt))
-    if (again.status === 'rejected') return again.rejection
-    return { ...again.bundle, expired: false }
-  }
-  if (r.rejection.reason !== 'expired') return r.rejection
-  const expiresAt = Date.parse(claimed(stored).expiresAt ?? '')
-  // Verify as of just before expiry: signature, class and version must all still hold.
-  const again = judgeBundle(stored, expect, { acceptedVersion }, new Date(expiresAt - 1))
+  // Time alone never lifts a ban that passed every check on arrival: an expired bundle keeps enforcing (marked), and
+  // one "issued in the future" means the clock went back since (dead RTC battery, bad NTP; health warns). Everything
+  // else (signature, class, version) is checked again as of a moment inside its validity window.
+  const expired = r.rejection.reason === 'expired'
+  if (!expired && r.rejection.reason !== 'not-yet-valid') return r.rejection
+  const { issuedAt, expiresAt } = claimed(stored)
+  const inside = expired ? Date.parse(expiresAt ?? '') - 1 : Date.parse(issuedAt ?? '')
+  const again = judgeBundle(stored, expect, { acceptedVersion }, new Date(inside))
   if (again.status === 'rejected') return again.rejection
-  return { ...again.bundle, expired: true }
+  return { ...again.bundle, expired }
 }
 
 /** The on-disk side: bundle.json (the signed bundle as received) and policy.json (floor, etag, last rejection). */

@@ -1,7 +1,6 @@
 // Shared bench helpers: run the real server in its own process (the load generator stays in this one), enroll devices,
 // make ~1 KB reports with 3 findings, take medians, and account the CPU each side used (the generator shares the two
 // cores with the server, so requests per server CPU-second is the figure that does not depend on the generator).
-import { spawn } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -39,48 +38,13 @@ export async function api(url: string, method: string, path: string, body?: unkn
   return text ? JSON.parse(text) : undefined
 }
 
-const ROOT = join(import.meta.dirname, '..', '..')
-
 /**
  * --profile DIR: the server runs under `node --cpu-prof` and writes its V8 profile to DIR when it stops (NODE_OPTIONS
  * may not carry --cpu-prof). Otherwise the same spawn the tests use.
  */
 function spawnServer(args: string[], env: Record<string, string>): Promise<ServerProcess> {
   const i = process.argv.indexOf('--profile')
-  if (i < 0) return spawnPlain(args, env)
-  const child = spawn(
-    process.execPath,
-    [
-      '--cpu-prof',
-      `--cpu-prof-dir=${process.argv[i + 1]}`,
-      join(ROOT, 'bin/interdict-server.js'),
-      '--port',
-      '0',
-      ...args,
-    ],
-    { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
-  )
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
-  let out = ''
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}`)))
-    child.stdout.on('data', (d) => {
-      out += d
-      const m = /"address":"(https?:\/\/[^"]+)"/.exec(out)
-      if (!m) return
-      child.stdout.removeAllListeners('data')
-      child.stdout.resume()
-      resolve({
-        url: m[1]!,
-        child,
-        stdout: () => out,
-        stop: async (signal = 'SIGTERM') => {
-          if (child.exitCode === null) child.kill(signal)
-          return exited
-        },
-      })
-    })
-  })
+  return spawnPlain(args, env, i < 0 ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.argv[i + 1]}`])
 }
 
 /** Start a server over SQLite (temp dir) or PostgreSQL (fresh schema of INTERDICT_TEST_PG / --pg URL). */

@@ -11,8 +11,13 @@ export interface ServerProcess {
   stop: (signal?: NodeJS.Signals) => Promise<number | null>
 }
 
-export function spawnServer(args: string[], env: Record<string, string | undefined> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/interdict-server.js'), '--port', '0', ...args], {
+export function spawnServer(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  /** Node flags before the script, e.g. --cpu-prof for the benches. */
+  nodeArgs: string[] = [],
+): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin/interdict-server.js'), '--port', '0', ...args], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
