@@ -11,18 +11,13 @@ import { join } from 'node:path'
 import { bundle } from '../build/bundle.js'
 import { AGENT_EXEC_ARGV } from '../build/sea.js'
 import { runCtl, spawnServer } from '../test/server/process.js'
-import { median, report } from './lib.js'
+import { median, procMemMb, report } from './lib.js'
 
 const QUICK = process.argv.includes('--quick')
 const dir = mkdtempSync(join(tmpdir(), 'interdict-bench-rss-'))
 const ADMIN = `idt_adm_bench_${randomBytes(12).toString('hex')}`
 const children: ChildProcess[] = []
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-function vm(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return m ? Number(m[1]) / 1024 : Number.NaN
-}
 
 try {
   process.stderr.write('agent-rss: bundling the agent\n')
@@ -78,14 +73,14 @@ try {
   const samples: number[] = []
   for (let i = 0; i < (QUICK ? 5 : 15); i++) {
     await sleep(1000)
-    samples.push(vm(agent.pid as number, 'VmRSS'))
+    samples.push(procMemMb(agent.pid as number, 'VmRSS'))
   }
   // Diagnosis: BENCH_HEAPSNAP=1 BENCH_NODE_ARGS=--heapsnapshot-signal=SIGUSR2 writes a heap snapshot into the cwd.
   if (process.env.BENCH_HEAPSNAP) {
     process.kill(agent.pid as number, 'SIGUSR2')
     await sleep(5000)
   }
-  const peak = vm(agent.pid as number, 'VmHWM')
+  const peak = procMemMb(agent.pid as number, 'VmHWM')
   const procs = readFileSync('/proc/loadavg', 'utf8').split(' ')[3]
   const steady = median(samples)
   report({

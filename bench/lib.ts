@@ -1,4 +1,6 @@
-// Small shared helpers for benchmarks: medians and percentiles, and a uniform result line.
+// Small shared helpers for benchmarks: medians and percentiles, process memory, and a uniform result line.
+import { readFileSync } from 'node:fs'
+
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return Number.NaN
   const sorted = [...values].sort((a, b) => a - b)
@@ -25,5 +27,15 @@ export function report(r: BenchResult) {
     process.stdout.write(
       `${r.measure.padEnd(48)} median ${`${r.median.toFixed(1)} ${r.unit}`.padEnd(14)} ${(r.spread ?? '').padEnd(26)} target ${r.target.padEnd(12)} ${verdict}\n`,
     )
+  }
+}
+
+/** A memory figure of a process in MB from /proc/PID/status (VmRSS now, VmHWM peak); NaN once it is gone. */
+export function procMemMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Number(m[1]) / 1024 : Number.NaN
+  } catch {
+    return Number.NaN
   }
 }

@@ -5,9 +5,8 @@
 //
 // Usage: npx tsx bench/server/fleet.ts [--agents 10000] [--minutes 5] [--workers 2] [--quick: 2,000 agents, 1 min]
 import { cpus } from 'node:os'
-import { readFileSync } from 'node:fs'
 import { Worker } from 'node:worker_threads'
-import { percentile, report } from '../lib.js'
+import { percentile, procMemMb, report } from '../lib.js'
 import { api, benchServer, cpuSeconds, enroll, sized } from './common.js'
 
 const agents = sized('agents', 10_000, 2_000)
@@ -15,15 +14,6 @@ const minutes = sized('minutes', 5, 1)
 const workers = sized('workers', 2, 2)
 const periodMs = 60_000
 const waitSec = 55
-
-function rssMB(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m ? Number(m[1]) / 1024 : Number.NaN
-  } catch {
-    return Number.NaN
-  }
-}
 
 const srv = await benchServer()
 const pid = srv.pid()
@@ -81,7 +71,7 @@ try {
     const c = cpuSeconds(pid)
     const now = performance.now()
     cpuPct.push(((c - lastCpu) / ((now - lastWall) / 1000)) * 100)
-    rss.push(rssMB(pid))
+    rss.push(procMemMb(pid))
     lastCpu = c
     lastWall = now
   }, 1000)
