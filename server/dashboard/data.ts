@@ -113,17 +113,21 @@ export async function devicesWithApp(db: Db, app: string): Promise<Set<string>> 
   return new Set(rows.map((r) => r.device_id))
 }
 
-export async function classNames(db: Db): Promise<string[]> {
-  return (await db.selectFrom('classes').select('name').orderBy('name').execute()).map((r) => r.name)
+/** Class names and the app ids of the policies in force, for the filter and grant forms: one policy.list() call. */
+export async function filterChoices(ctx: ServerContext): Promise<{ classes: string[]; apps: string[] }> {
+  const list = await ctx.policy.list()
+  return { classes: list.classes.map((c) => c.class), apps: [...new Set(list.policies.flatMap((p) => p.apps))].sort() }
 }
 
-/** Stored bundles (newest first) with their payloads, plus each one's predecessor so every entry can be diffed. */
+/** Stored bundles (newest first) with their payloads and who pushed their policy set, plus each one's predecessor so
+ * every entry can be diffed. */
 export async function bundleHistory(db: Db, limit: number) {
   const recent = await db
-    .selectFrom('bundles')
-    .select(['class', 'version', 'issued_at', 'policy_set', 'reason', 'signed'])
-    .orderBy('issued_at', 'desc')
-    .orderBy('version', 'desc')
+    .selectFrom('bundles as b')
+    .leftJoin('policy_sets as p', 'p.version', 'b.policy_set')
+    .select(['b.class', 'b.version', 'b.issued_at', 'b.policy_set', 'b.reason', 'b.signed', 'p.actor'])
+    .orderBy('b.issued_at', 'desc')
+    .orderBy('b.version', 'desc')
     .limit(limit)
     .execute()
   const need = recent.filter(
@@ -132,19 +136,9 @@ export async function bundleHistory(db: Db, limit: number) {
   const prev = need.length
     ? await db
         .selectFrom('bundles')
-        .select(['class', 'version', 'issued_at', 'policy_set', 'reason', 'signed'])
+        .select(['class', 'version', 'signed'])
         .where((eb) => eb.or(need.map((r) => eb.and([eb('class', '=', r.class), eb('version', '=', r.version - 1)]))))
         .execute()
     : []
   return { recent, previous: prev }
-}
-
-export async function policySetActors(db: Db, versions: number[]) {
-  if (versions.length === 0) return new Map<number, { actor: string | null; createdAt: number }>()
-  const rows = await db
-    .selectFrom('policy_sets')
-    .select(['version', 'actor', 'created_at'])
-    .where('version', 'in', versions)
-    .execute()
-  return new Map(rows.map((r) => [r.version, { actor: r.actor, createdAt: Number(r.created_at) }]))
 }

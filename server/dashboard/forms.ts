@@ -2,7 +2,7 @@
 // shape. Small on purpose: the dashboard's forms have a handful of fields and at most a few policy files.
 import type { FastifyInstance } from 'fastify'
 
-export interface UploadedFile {
+interface UploadedFile {
   field: string
   filename: string
   data: Buffer
@@ -35,7 +35,7 @@ function add(map: Map<string, string[]>, k: string, v: string) {
   else map.set(k, [v])
 }
 
-export function parseUrlEncoded(body: string): Form {
+function parseUrlEncoded(body: string): Form {
   const map = new Map<string, string[]>()
   for (const [k, v] of new URLSearchParams(body)) add(map, k, v)
   return new Form(map)

@@ -11,11 +11,12 @@ import { writeAudit } from '../service/audit.js'
 import { ApiError } from '../service/util.js'
 import { CSS, CSS_PATH, JS, JS_PATH } from './assets.js'
 import { SnapshotTimer } from './data.js'
+import { isExport } from './export.js'
 import { Form, registerFormParsers } from './forms.js'
 import { html, type Safe } from './html.js'
 import { notice, page, type PageUser } from './layout.js'
 import { Sessions, loadSessionKey } from './session.js'
-import { auditPage } from './views/audit.js'
+import { auditExport, auditPage } from './views/audit.js'
 import { deviceExport, devicePage, devicesPage } from './views/devices.js'
 import { exemptionsPage, grantExemption, revokeExemption } from './views/exemptions.js'
 import { findingsExport, findingsPage } from './views/findings.js'
@@ -76,6 +77,18 @@ const SECURITY_HEADERS = {
 /** Only local paths survive as a post-sign-in target (no `//evil.example`). */
 const safeNext = (next: string | undefined) => (next && /^\/(?![/\\])[\w\-./?=&%]*$/.test(next) ? next : '/')
 
+/** A browser always sends Origin on a form POST; a different host means another site is posting for the user. */
+function crossSite(req: FastifyRequest): boolean {
+  if (req.headers['sec-fetch-site'] === 'cross-site') return true
+  const origin = req.headers.origin
+  if (origin === undefined) return false
+  try {
+    return new URL(origin).host !== req.headers.host
+  } catch {
+    return true
+  }
+}
+
 export const dashboardRoutes: FastifyPluginAsyncTypebox<DashboardOptions> = async (app, opts) => {
   const { ctx } = opts
   const sessions = new Sessions(await loadSessionKey(ctx.storage.db), opts.secure)
@@ -86,8 +99,8 @@ export const dashboardRoutes: FastifyPluginAsyncTypebox<DashboardOptions> = asyn
 
   const send = (reply: FastifyReply, body: Safe, status = 200) =>
     reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body.value)
-  const render = (reply: FastifyReply, req: FastifyRequest, title: string, body: Safe, extra?: { notice?: Safe }) =>
-    send(reply, page({ title, path: req.routeOptions.url, user: req.dashboard, body, notice: extra?.notice }))
+  const render = (reply: FastifyReply, req: FastifyRequest, title: string, body: Safe, status = 200) =>
+    send(reply, page({ title, path: req.routeOptions.url, user: req.dashboard, body }), status)
 
   app.addHook('onSend', async (_req, reply, payload) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v)
@@ -98,18 +111,7 @@ export const dashboardRoutes: FastifyPluginAsyncTypebox<DashboardOptions> = asyn
   app.addHook('preHandler', async (req, reply) => {
     const config = req.routeOptions.config
     if (req.method === 'POST') {
-      // A browser always sends Origin on a form POST; a different host means another site is posting for the user.
-      const origin = req.headers.origin
-      let sameOrigin = true
-      if (origin !== undefined) {
-        try {
-          sameOrigin = new URL(origin).host === req.headers.host
-        } catch {
-          sameOrigin = false
-        }
-      }
-      if (!sameOrigin || req.headers['sec-fetch-site'] === 'cross-site')
-        throw new ApiError(403, 'forbidden', 'cross-origin form posts are refused')
+      if (crossSite(req)) throw new ApiError(403, 'forbidden', 'cross-origin form posts are refused')
       if (!(req.body instanceof Form))
         throw new ApiError(415, 'unsupported_media_type', 'the dashboard accepts HTML form posts only')
     }
@@ -186,7 +188,7 @@ export const dashboardRoutes: FastifyPluginAsyncTypebox<DashboardOptions> = asyn
   app.get('/', async (req, reply) => render(reply, req, 'Overview', await overviewPage(ctx)))
 
   app.get('/devices', { schema: { querystring: PageQuery } }, async (req, reply) => {
-    if (req.query.format === 'csv' || req.query.format === 'json') return deviceExport(ctx, req.query, reply)
+    if (isExport(req.query.format)) return deviceExport(ctx, req.query, reply)
     return render(reply, req, 'Devices', await devicesPage(ctx, req.query))
   })
   app.get('/devices/:id', { schema: { params: IdParam, querystring: PageQuery } }, async (req, reply) => {
@@ -204,14 +206,14 @@ export const dashboardRoutes: FastifyPluginAsyncTypebox<DashboardOptions> = asyn
   )
 
   app.get('/findings', { schema: { querystring: PageQuery } }, async (req, reply) => {
-    if (req.query.format === 'csv' || req.query.format === 'json') return findingsExport(ctx, req.query, reply)
+    if (isExport(req.query.format)) return findingsExport(ctx, req.query, reply)
     return render(reply, req, 'Findings', await findingsPage(ctx, req.query))
   })
 
   app.get('/policies', async (req, reply) => render(reply, req, 'Policies', await policiesPage(ctx, req.dashboard!)))
   app.post('/policies', { config: { dashboardAdmin: true } }, async (req, reply) => {
     const { status, body } = await pushPolicy(ctx, req.dashboard!, req.body as Form)
-    return send(reply, page({ title: 'Policies', path: '/policies', user: req.dashboard, body }), status)
+    return render(reply, req, 'Policies', body, status)
   })
 
   app.get('/exemptions', { schema: { querystring: PageQuery } }, async (req, reply) =>
@@ -220,7 +222,7 @@ export const dashboardRoutes: FastifyPluginAsyncTypebox<DashboardOptions> = asyn
   app.post('/exemptions', { config: { dashboardAdmin: true } }, async (req, reply) => {
     const r = await grantExemption(ctx, req.dashboard!, req.body as Form)
     if ('redirect' in r) return reply.redirect(r.redirect, 303)
-    return send(reply, page({ title: 'Exemptions', path: '/exemptions', user: req.dashboard, body: r.body }), r.status)
+    return render(reply, req, 'Exemptions', r.body, r.status)
   })
   app.post(
     '/exemptions/:id/revoke',
@@ -232,7 +234,7 @@ export const dashboardRoutes: FastifyPluginAsyncTypebox<DashboardOptions> = asyn
   )
 
   app.get('/audit', { schema: { querystring: PageQuery } }, async (req, reply) => {
-    const r = await auditPage(ctx, req.query, reply)
-    return r ? render(reply, req, 'Audit log', r) : reply
+    if (isExport(req.query.format)) return auditExport(ctx, req.query, reply)
+    return render(reply, req, 'Audit log', await auditPage(ctx, req.query))
   })
 }

@@ -22,7 +22,7 @@ const LOGO = html`<svg width="22" height="22" viewBox="0 0 24 24" aria-hidden="t
   <path d="M12 2 3 6v6c0 5 3.8 9.3 9 10 5.2-.7 9-5 9-10V6l-9-4z" fill="#3b82f6"/>
   <path d="M7.5 12.5 10.5 15.5 16.5 9" stroke="#fff" stroke-width="2.2" fill="none" stroke-linecap="round"/></svg>`
 
-export function page(opts: { title: string; path?: string; user?: PageUser; body: Safe; notice?: Safe }): Safe {
+export function page(opts: { title: string; path?: string; user?: PageUser; body: Safe }): Safe {
   const nav = opts.user
     ? html`<nav class="main" aria-label="Main"><ul>${NAV.map(
         ([href, label]) =>
@@ -46,7 +46,6 @@ export function page(opts: { title: string; path?: string; user?: PageUser; body
 <a class="skip" href="#content">Skip to content</a>
 <header class="top"><div class="bar"><span class="brand">${LOGO} Interdict</span>${nav}</div></header>
 <main id="content" tabindex="-1">
-${opts.notice ?? ''}
 ${opts.body}
 </main>
 </body>

@@ -5,7 +5,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Db } from '../storage/db.js'
 import type { Role } from '../storage/schema.js'
 
-export const SESSION_TTL_MS = 12 * 3_600_000
+const SESSION_TTL_MS = 12 * 3_600_000
 const SETTING = 'dashboard.session-key'
 
 export interface Session {

@@ -44,6 +44,8 @@ export const DEVICES_CSV_COLUMNS = [
   'enrolledAt',
 ]
 
+export const AUDIT_CSV_COLUMNS = ['seq', 'at', 'actor', 'role', 'action', 'target', 'details']
+
 export const FINDINGS_CSV_COLUMNS = [
   'scannedAt',
   'deviceId',
@@ -157,8 +159,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = as
   })
   app.get('/audit', { schema: { querystring: AuditQuery } }, async (req, reply) => {
     const entries = await ctx.queries.audit(req.query)
-    if (req.query.format === 'csv')
-      return csv(reply, 'audit', ['seq', 'at', 'actor', 'role', 'action', 'target', 'details'], entries)
+    if (req.query.format === 'csv') return csv(reply, 'audit', AUDIT_CSV_COLUMNS, entries)
     return { entries }
   })
 }

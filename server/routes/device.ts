@@ -65,7 +65,7 @@ export const deviceRoutes: FastifyPluginAsyncTypebox<{ ctx: ServerContext }> = a
   app.post('/api/v1/reports', { schema: { body: ReportBody } }, async (req, reply) => {
     const dev = await requireDevice(ctx, req)
     const r = await ctx.ingestor.submitReport(dev.deviceId, dev.class, req.body)
-    ctx.events.reported(dev.deviceId, dev.class, req.body, r.duplicate)
+    ctx.events.reported(dev.deviceId, dev.class, req.body, r.duplicate, r.findingStatus)
     return reply.code(202).send({ reportId: req.body.reportId, accepted: true, duplicate: r.duplicate })
   })
 

@@ -2,8 +2,8 @@
 // Emitting is synchronous, cheap and never throws, so the hot paths (reports, enrollment) can call it inline; every
 // subscriber that needs I/O queues the event and does the work later.
 import { createWriteStream, type WriteStream } from 'node:fs'
-import type { ReportBody } from '../protocol.js'
-import { assess } from './reports.js'
+import type { ReportBody, ReportFinding } from '../protocol.js'
+import type { Assessed } from './reports.js'
 
 export interface BundleRef {
   class: string
@@ -49,8 +49,18 @@ export interface SilentData {
 }
 
 export type BusEvent =
-  /** A report accepted from a device (after it was stored); `duplicate` = a retry of one already stored. */
-  | { type: 'report'; deviceId: string; class: string; body: ReportBody; duplicate: boolean }
+  /**
+   * A report accepted from a device (after it was stored); `duplicate` = a retry of one already stored. `findingStatus`
+   * is assessed once here for every subscriber (null for a duplicate, or if the report does not assess).
+   */
+  | {
+      type: 'report'
+      deviceId: string
+      class: string
+      body: ReportBody
+      duplicate: boolean
+      findingStatus: Assessed['findingStatus'] | null
+    }
   | { type: 'enrollment'; deviceId: string; class: string; hostname: string; os: string; agentVersion: string }
   | { type: 'policy.push'; actor: string; policySetVersion: number; bundles: BundleRef[] }
   | { type: 'exemption.grant' | 'exemption.revoke'; actor: string; exemption: ExemptionView; bundles: BundleRef[] }
@@ -90,8 +100,23 @@ export class EventBus {
     return r
   }
 
-  reported(deviceId: string, cls: string, body: ReportBody, duplicate: boolean) {
-    if (this.handlers.length > 0) this.emit({ type: 'report', deviceId, class: cls, body, duplicate })
+  /** `findingStatus`: as ingestion assessed the report (subscribers do not assess it again). */
+  reported(
+    deviceId: string,
+    cls: string,
+    body: ReportBody,
+    duplicate: boolean,
+    findingStatus: Assessed['findingStatus'],
+  ) {
+    if (this.handlers.length === 0) return
+    this.emit({
+      type: 'report',
+      deviceId,
+      class: cls,
+      body,
+      duplicate,
+      findingStatus: duplicate ? null : findingStatus,
+    })
   }
 
   pushed(
@@ -110,18 +135,23 @@ const pick = (b: { hostname: string; os: string; agentVersion: string }) => ({
   agentVersion: b.agentVersion,
 })
 
+/** The fields of a finding that events, webhooks and the SIEM stream carry. Pure. */
+export const findingFields = (f: ReportFinding) => ({
+  appId: f.appId,
+  appName: f.appName ?? null,
+  policy: f.policy ?? null,
+  signal: f.signal,
+  matched: f.matched ?? null,
+  subject: f.subject ?? null,
+})
+
 /** The JSON-lines records for one event (a report becomes one line per finding and per action). Pure. */
 export function eventLines(e: BusEvent, now = new Date()): Record<string, unknown>[] {
   const time = now.toISOString()
   if (e.type !== 'report') return [{ time, ...e }]
   if (e.duplicate) return []
   const { body } = e
-  let status: string[] = []
-  try {
-    status = assess(body.findings, body.actions).findingStatus
-  } catch {
-    // Already validated when it was stored; a failure here only loses the status field.
-  }
+  const status = e.findingStatus ?? []
   const apps = new Map(body.findings.map((f) => [f.id, f.appId]))
   const base = { deviceId: e.deviceId, class: e.class, reportId: body.reportId, scannedAt: body.scannedAt }
   const lines: Record<string, unknown>[] = body.findings.map((f, i) => ({
@@ -129,12 +159,7 @@ export function eventLines(e: BusEvent, now = new Date()): Record<string, unknow
     type: 'finding',
     ...base,
     findingId: f.id,
-    appId: f.appId,
-    appName: f.appName ?? null,
-    policy: f.policy ?? null,
-    signal: f.signal,
-    matched: f.matched ?? null,
-    subject: f.subject ?? null,
+    ...findingFields(f),
     status: status[i] ?? null,
     evidence: f.evidence ?? {},
   }))

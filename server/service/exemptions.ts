@@ -9,7 +9,7 @@ import type { ExemptionsTable } from '../storage/schema.js'
 import type { Principal } from './auth.js'
 import { writeAudit } from './audit.js'
 import type { BundleRef, EventBus, ExemptionView } from './events.js'
-import { type BundleEntry, type PolicyService, isUniqueViolation } from './policy.js'
+import { type BundleEntry, type PolicyService, retrying } from './policy.js'
 import { badRequest, conflict, iso, newId, notFound, parseTime } from './util.js'
 
 /** The bundle form of the live API exemptions for one class (PolicyOptions.exemptions). Ordered: it is hashed. */
@@ -32,6 +32,8 @@ export async function activeExemptions(db: Db, cls: string, now: Date): Promise<
     expiresAt: new Date(r.expires_at).toISOString(),
   }))
 }
+
+const refs = (issued: BundleEntry[]): BundleRef[] => issued.map((e) => ({ class: e.class, version: e.version }))
 
 export function exemptionView(r: ExemptionsTable, now = Date.now()): ExemptionView {
   return {
@@ -138,18 +140,6 @@ export class ExemptionService {
     return row?.label ? `${row.label} (${actor.tokenId})` : actor.tokenId
   }
 
-  /** Writes in a transaction that also re-issues bundles; retried when another instance issued the same version. */
-  private async retrying<T>(fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await fn()
-      } catch (err) {
-        if (attempt < 4 && isUniqueViolation(err)) continue
-        throw err
-      }
-    }
-  }
-
   async grant(actor: Principal, body: GrantBody) {
     if ((body.device === undefined) === (body.class === undefined))
       throw badRequest('give exactly one of device (a device id) and class')
@@ -157,7 +147,7 @@ export class ExemptionService {
     const expiresAt = expiryOf(body, now)
     const approvedBy = body.approver ?? (await this.approverOf(actor))
     const id = newId('exm')
-    const { row, issued } = await this.retrying(() =>
+    const { row, issued } = await retrying(() =>
       this.db.transaction().execute(async (trx) => {
         const set = await this.policy.currentSet(trx)
         if (!set.policies.some((p) => p.apps.some((a) => a.id === body.app)))
@@ -199,7 +189,7 @@ export class ExemptionService {
           reason: row.reason,
           approvedBy,
           expiresAt: iso(expiresAt),
-          bundles: issued.map((e) => ({ class: e.class, version: e.version })),
+          bundles: refs(issued),
         })
         return { row, issued }
       }),
@@ -208,21 +198,21 @@ export class ExemptionService {
   }
 
   async revoke(actor: Principal, id: string) {
-    const { row, issued } = await this.retrying(() =>
+    const { row, issued } = await retrying(() =>
       this.db.transaction().execute(async (trx) => {
         const now = Date.now()
-        const r = await trx
+        const row = await trx
           .updateTable('exemptions')
           .set({ revoked_at: now, revoked_by: actor.tokenId })
           .where('id', '=', id)
           .where('revoked_at', 'is', null)
+          .returningAll()
           .executeTakeFirst()
-        if (r.numUpdatedRows === 0n) {
+        if (!row) {
           const exists = await trx.selectFrom('exemptions').select('id').where('id', '=', id).executeTakeFirst()
           if (!exists) throw notFound(`no exemption "${id}"`)
           throw conflict(`exemption "${id}" is already revoked`)
         }
-        const row = await trx.selectFrom('exemptions').selectAll().where('id', '=', id).executeTakeFirstOrThrow()
         const cls =
           row.class ??
           (await trx.selectFrom('devices').select('class').where('id', '=', row.device!).executeTakeFirst())?.class
@@ -231,7 +221,7 @@ export class ExemptionService {
           app: row.app,
           device: row.device,
           class: row.class,
-          bundles: issued.map((e) => ({ class: e.class, version: e.version })),
+          bundles: refs(issued),
         })
         return { row, issued }
       }),
@@ -246,7 +236,7 @@ export class ExemptionService {
     issued: BundleEntry[],
   ) {
     await this.policy.announce(issued)
-    const bundles: BundleRef[] = issued.map((e) => ({ class: e.class, version: e.version }))
+    const bundles = refs(issued)
     const exemption = exemptionView(row)
     this.events.emit({ type, actor: actor.tokenId, exemption, bundles })
     this.schedule().catch((err) => this.log.error({ err }, 'exemption timer'))

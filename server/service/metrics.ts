@@ -6,7 +6,6 @@ import type { Db } from '../storage/db.js'
 import { STATUSES } from '../storage/schema.js'
 import type { BusEvent } from './events.js'
 import type { QueryService } from './queries.js'
-import { assess } from './reports.js'
 
 type Summary = Awaited<ReturnType<QueryService['compliance']>>
 
@@ -116,13 +115,8 @@ export class Metrics {
   onEvent(e: BusEvent) {
     if (e.type !== 'report') return
     this.reports.inc({ result: e.duplicate ? 'duplicate' : 'stored' })
-    if (e.duplicate || e.body.findings.length === 0) return
-    let status: string[] = []
-    try {
-      status = assess(e.body.findings, e.body.actions).findingStatus
-    } catch {
-      return
-    }
+    const status = e.findingStatus
+    if (e.duplicate || e.body.findings.length === 0 || !status) return
     e.body.findings.forEach((f, i) => {
       this.findings.inc({ app: this.appLabel(f.appId), status: status[i] ?? 'open' })
     })

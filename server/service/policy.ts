@@ -96,6 +96,18 @@ export function isUniqueViolation(err: unknown): boolean {
   return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || /UNIQUE constraint/.test(e?.message ?? '')
 }
 
+/** Runs `fn` again when another instance wrote the same next bundle version concurrently (unique key). */
+export async function retrying<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn()
+    } catch (err) {
+      if (attempt < 4 && isUniqueViolation(err)) continue
+      throw err
+    }
+  }
+}
+
 export class PolicyService {
   private current = new Map<string, BundleEntry>()
   private waiters = new Map<string, Set<Waiter>>()
@@ -299,18 +311,6 @@ export class PolicyService {
     }
   }
 
-  /** Retries when another instance wrote the same next version concurrently (unique key). */
-  private async retrying<T>(fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await fn()
-      } catch (err) {
-        if (attempt < 4 && isUniqueViolation(err)) continue
-        throw err
-      }
-    }
-  }
-
   /** Issue a bundle for each class whose content changed (a new class, an exemption) in the caller's transaction. */
   async issueForClasses(trx: Db, classes: string[], reason = 'class-created'): Promise<BundleEntry[]> {
     const set = await this.currentSet(trx)
@@ -323,7 +323,7 @@ export class PolicyService {
 
   /** Re-sign bundles close to expiry, pick up exemptions that lapsed, and resync with other instances. */
   async maintain() {
-    const issued = await this.retrying(() =>
+    const issued = await retrying(() =>
       this.db.transaction().execute(async (trx) => {
         const set = await this.currentSet(trx)
         const classes = (await trx.selectFrom('classes').select('name').execute()).map((r) => r.name)
@@ -423,7 +423,7 @@ export class PolicyService {
       return { result, issued }
     }
     if (dry) return (await run(this.db)).result
-    const { result, issued } = await this.retrying(() => this.db.transaction().execute(run))
+    const { result, issued } = await retrying(() => this.db.transaction().execute(run))
     await this.publish(issued)
     return result
   }

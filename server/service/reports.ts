@@ -102,13 +102,18 @@ export class Ingestor {
     this.delayMs = this.maxInFlight > 1 ? 0 : opts.delayMs
   }
 
-  submitReport(deviceId: string, cls: string, body: ReportBody): Promise<{ duplicate: boolean }> {
+  /** Resolves once durably stored; with the per-finding statuses so event subscribers need not assess it again. */
+  async submitReport(
+    deviceId: string,
+    cls: string,
+    body: ReportBody,
+  ): Promise<{ duplicate: boolean; findingStatus: Assessed['findingStatus'] }> {
     const a = assess(body.findings, body.actions)
     const scannedAt = Date.parse(body.scannedAt)
     const at = Date.now()
     // A report dated far ahead would count as "latest" forever and hide every real report after it.
     if (scannedAt > at + 86_400_000) throw badRequest('scannedAt is more than a day in the future; check the clock')
-    return this.enqueue({
+    const r = await this.enqueue({
       kind: 'report',
       deviceId,
       class: cls,
@@ -120,6 +125,7 @@ export class Ingestor {
       scannedAt,
       at,
     })
+    return { duplicate: r.duplicate, findingStatus: a.findingStatus }
   }
 
   submitHeartbeat(deviceId: string, body: HeartbeatBody): Promise<{ duplicate: boolean }> {

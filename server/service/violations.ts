@@ -4,12 +4,11 @@
 // PostgreSQL each event fires once. Reports are processed off the request path, in batches, after they were stored.
 import type { ReportBody } from '../protocol.js'
 import type { Db } from '../storage/db.js'
-import type { BusEvent, EventBus, ViolationData } from './events.js'
+import { type BusEvent, type EventBus, findingFields, type ViolationData } from './events.js'
 import type { QueryService } from './queries.js'
-import { assess } from './reports.js'
 import { iso } from './util.js'
 
-type Stored = { deviceId: string; class: string; body: ReportBody }
+type Stored = { deviceId: string; class: string; body: ReportBody; status: readonly string[] }
 
 const MAX_QUEUE = 100_000
 
@@ -20,27 +19,16 @@ export interface ViolationOptions {
   silentLookbackMs: number
 }
 
-/** Open (not remediated, not exempted) apps of a report, first finding of each. Pure. */
 type OpenApp = Omit<ViolationData, 'deviceId' | 'class' | 'hostname'>
 
-export function openApps(body: ReportBody): Map<string, OpenApp> {
+/** Open (not remediated, not exempted) apps of a report, first finding of each, given its finding statuses. Pure. */
+export function openApps(body: ReportBody, status: readonly string[]): Map<string, OpenApp> {
   const out = new Map<string, OpenApp>()
-  let status: string[]
-  try {
-    status = assess(body.findings, body.actions).findingStatus
-  } catch {
-    return out
-  }
   body.findings.forEach((f, i) => {
     if (status[i] !== 'open' || out.has(f.appId)) return
     const actions = body.actions.filter((a) => a.finding === f.id).map((a) => ({ action: a.action, result: a.result }))
     out.set(f.appId, {
-      appId: f.appId,
-      appName: f.appName ?? null,
-      policy: f.policy ?? null,
-      signal: f.signal,
-      matched: f.matched ?? null,
-      subject: f.subject ?? null,
+      ...findingFields(f),
       reportId: body.reportId,
       scannedAt: body.scannedAt,
       actions,
@@ -100,7 +88,8 @@ export class ViolationTracker {
       this.dropped++
       return
     }
-    this.queue.push({ deviceId: e.deviceId, class: e.class, body: e.body })
+    // A report that does not assess (it was validated when stored) has no open apps.
+    this.queue.push({ deviceId: e.deviceId, class: e.class, body: e.body, status: e.findingStatus ?? [] })
     if (!this.timer && !this.running) this.timer = setTimeout(() => this.run(), 5)
   }
 
@@ -139,7 +128,12 @@ export class ViolationTracker {
     if (batch.length === 0) return
     if (Date.now() - this.refreshedAt > 60_000) await this.refresh()
     const work = batch
-      .map((s) => ({ ...s, open: openApps(s.body), scannedAt: Date.parse(s.body.scannedAt), full: isFullScan(s.body) }))
+      .map((s) => ({
+        ...s,
+        open: openApps(s.body, s.status),
+        scannedAt: Date.parse(s.body.scannedAt),
+        full: isFullScan(s.body),
+      }))
       .filter((w) => w.open.size > 0 || (w.full && this.mayBeOpen.has(w.deviceId)))
     if (work.length === 0) return
     const fresh: ViolationData[] = []

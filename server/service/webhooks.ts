@@ -224,7 +224,11 @@ export class WebhookService {
             .orderBy('seq')
             .execute()
     const by = new Map<string, typeof attempts>()
-    for (const a of attempts) by.set(a.delivery_id, [...(by.get(a.delivery_id) ?? []), a])
+    for (const a of attempts) {
+      const list = by.get(a.delivery_id)
+      if (list) list.push(a)
+      else by.set(a.delivery_id, [a])
+    }
     return rows.map((r) => ({
       id: r.id,
       event: r.event,

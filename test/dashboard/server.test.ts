@@ -7,7 +7,16 @@ import { parseMultipart } from '../../server/dashboard/forms.js'
 import { html, raw } from '../../server/dashboard/html.js'
 import { Sessions } from '../../server/dashboard/session.js'
 import type { BundleApp } from '../../policies/schema.js'
-import { ADMIN, backends, call, enrollDevices, makeDatabase, startServer, type TestServer } from '../server/helpers.js'
+import {
+  ADMIN,
+  backends,
+  call,
+  createAuditor,
+  enrollDevices,
+  makeDatabase,
+  startServer,
+  type TestServer,
+} from '../server/helpers.js'
 
 describe('dashboard building blocks', () => {
   it('html`` escapes every interpolation unless it is Safe', () => {
@@ -152,7 +161,7 @@ describe.each(backends)('dashboard server on %s', (backend) => {
   it.skipIf(backend !== 'postgres')(
     'a session from one instance works on another; revoking the token ends it on both',
     async () => {
-      const aud = (await call(a.url, 'POST', '/api/v1/admin/tokens', { token: ADMIN, body: { role: 'auditor' } })).body
+      const aud = await createAuditor(a.url)
       const { cookie } = await signIn(a.url, aud.token)
       expect((await fetch(`${b!.url}/devices`, { headers: { cookie } })).status).toBe(200)
       expect((await call(b!.url, 'POST', `/api/v1/admin/tokens/${aud.id}/revoke`, { token: ADMIN })).status).toBe(200)

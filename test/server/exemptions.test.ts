@@ -10,6 +10,7 @@ import {
   ADMIN,
   backends,
   call,
+  createAuditor,
   enrollDevices,
   finding,
   makeDatabase,
@@ -55,8 +56,7 @@ describe.each(backends)('exemptions on %s', (backend) => {
   beforeAll(async () => {
     db = await makeDatabase(backend)
     srv = await startServer(db)
-    auditor = (await call(srv.url, 'POST', '/api/v1/admin/tokens', { token: ADMIN, body: { role: 'auditor' } })).body
-      .token
+    auditor = (await createAuditor(srv.url)).token
     devices = (await enrollDevices(srv.url, 'military', 2, 'exm')).devices
     const push = await call(srv.url, 'POST', '/api/v1/admin/policies', {
       token: ADMIN,

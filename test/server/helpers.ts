@@ -113,6 +113,11 @@ export const POLICY_2 = {
   assignments: { military: { actions: ['report', 'kill'] } },
 }
 
+/** A new auditor token, created as admin. */
+export async function createAuditor(url: string): Promise<{ id: string; token: string }> {
+  return (await call(url, 'POST', '/api/v1/admin/tokens', { token: ADMIN, body: { role: 'auditor' } })).body
+}
+
 /** Create a class and an enroll secret as admin; enroll `n` devices; returns their tokens. */
 export async function enrollDevices(url: string, cls: string, n: number, prefix = 'hw') {
   const classes = await call(url, 'GET', '/api/v1/admin/classes', { token: ADMIN })

@@ -11,6 +11,7 @@ import {
   ADMIN,
   backends,
   call,
+  createAuditor,
   enrollDevices,
   finding,
   makeDatabase,
@@ -85,8 +86,7 @@ describe.each(backends)('integrations on %s', (backend) => {
     srv = await startServer(db, {
       integrations: { eventsFile, webhooks: { retryBaseMs: 100, retryMaxMs: 400, pollMs: 50, timeoutMs: 3000 } },
     })
-    auditor = (await call(srv.url, 'POST', '/api/v1/admin/tokens', { token: ADMIN, body: { role: 'auditor' } })).body
-      .token
+    auditor = (await createAuditor(srv.url)).token
     devices = (await enrollDevices(srv.url, 'military', 4, 'int')).devices
     expect(
       (await call(srv.url, 'POST', '/api/v1/admin/policies', { token: ADMIN, body: { policies: [POLICY_YAML] } }))

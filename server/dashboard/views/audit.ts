@@ -1,9 +1,11 @@
 // Audit log: every admin action (and dashboard sign-in), newest first, filtered by action and time; exportable.
 import type { FastifyReply } from 'fastify'
 import type { ServerContext } from '../../app.js'
+import { AUDIT_CSV_COLUMNS } from '../../routes/admin.js'
 import { badRequest, toCsv } from '../../service/util.js'
 import { html, qs, time, type Safe } from '../html.js'
-import { input } from '../layout.js'
+import { sendExport } from '../export.js'
+import { input, select } from '../layout.js'
 
 type Query = Record<string, string | undefined>
 
@@ -15,26 +17,24 @@ const WINDOWS: readonly (readonly [string, string])[] = [
 ]
 const SHOWN = 500
 
-export async function auditPage(ctx: ServerContext, q: Query, reply: FastifyReply): Promise<Safe | undefined> {
+async function load(ctx: ServerContext, q: Query, limit: number) {
   const since = q.since || '30d'
   if (!WINDOWS.some(([v]) => v === since)) throw badRequest(`unknown time window "${since}"`)
-  const exporting = q.format === 'csv' || q.format === 'json'
   const entries = await ctx.queries.audit({
     since: since === 'all' ? undefined : since,
     action: q.action || undefined,
-    limit: exporting ? 100_000 : SHOWN,
+    limit,
   })
-  if (q.format === 'json') {
-    reply.header('content-disposition', 'attachment; filename="audit.json"').send({ entries })
-    return undefined
-  }
-  if (q.format === 'csv') {
-    reply
-      .type('text/csv; charset=utf-8')
-      .header('content-disposition', 'attachment; filename="audit.csv"')
-      .send(toCsv(['seq', 'at', 'actor', 'role', 'action', 'target', 'details'], entries))
-    return undefined
-  }
+  return { since, entries }
+}
+
+export async function auditExport(ctx: ServerContext, q: Query, reply: FastifyReply) {
+  const { entries } = await load(ctx, q, 100_000)
+  return sendExport(reply, 'audit', q.format, { entries }, () => toCsv(AUDIT_CSV_COLUMNS, entries))
+}
+
+export async function auditPage(ctx: ServerContext, q: Query): Promise<Safe> {
+  const { since, entries } = await load(ctx, q, SHOWN)
   const filters = { action: q.action, since }
   return html`<h1>Audit log</h1>
   <section class="panel" aria-labelledby="filter-h">
@@ -53,9 +53,7 @@ export async function auditPage(ctx: ServerContext, q: Query, reply: FastifyRepl
         'exemption.revoke',
         'dashboard.sign-in',
       ].map((a) => html`<option value="${a}"></option>`)}</datalist>
-      <div class="field"><label for="f-since">Time window</label><select id="f-since" name="since">
-        ${WINDOWS.map(([v, l]) => html`<option value="${v}"${v === since ? html` selected` : ''}>${l}</option>`)}
-      </select></div>
+      ${select('since', 'Time window', WINDOWS, since, null)}
       <div class="actions"><button type="submit">Apply</button><a class="button secondary" href="/audit">Reset</a></div>
     </form>
   </section>

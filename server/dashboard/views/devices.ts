@@ -5,7 +5,8 @@ import type { ServerContext } from '../../app.js'
 import { DEVICES_CSV_COLUMNS } from '../../routes/admin.js'
 import { STATUSES } from '../../storage/schema.js'
 import { badRequest, toCsv } from '../../service/util.js'
-import { classNames, devicesWithApp, distinctOs } from '../data.js'
+import { devicesWithApp, distinctOs, filterChoices } from '../data.js'
+import { sendExport } from '../export.js'
 import { html, qs, time, type Safe } from '../html.js'
 import { csrfField, input, notice, type PageUser, pill, STATUS_LABEL, select } from '../layout.js'
 import { findingsTable } from './findings.js'
@@ -49,18 +50,15 @@ async function load(ctx: ServerContext, q: Query) {
 
 export async function deviceExport(ctx: ServerContext, q: Query, reply: FastifyReply) {
   const devices = await load(ctx, q)
-  if (q.format === 'json')
-    return reply.header('content-disposition', 'attachment; filename="devices.json"').send({ devices })
-  return reply
-    .type('text/csv; charset=utf-8')
-    .header('content-disposition', 'attachment; filename="devices.csv"')
-    .send(toCsv(DEVICES_CSV_COLUMNS, devices))
+  return sendExport(reply, 'devices', q.format, { devices }, () => toCsv(DEVICES_CSV_COLUMNS, devices))
 }
 
 export async function devicesPage(ctx: ServerContext, q: Query): Promise<Safe> {
-  const db = ctx.storage.db
-  const [devices, classes, oses] = await Promise.all([load(ctx, q), classNames(db), distinctOs(db)])
-  const apps = [...new Set((await ctx.policy.list()).policies.flatMap((p) => p.apps))].sort()
+  const [devices, { classes, apps }, oses] = await Promise.all([
+    load(ctx, q),
+    filterChoices(ctx),
+    distinctOs(ctx.storage.db),
+  ])
   const filters = { class: q.class, status: q.status, os: q.os, seen: q.seen, app: q.app }
   return html`<h1>Devices</h1>
   <section class="panel" aria-labelledby="filter-h">
@@ -111,9 +109,8 @@ export async function devicePage(
   user: PageUser,
   flash?: string,
 ): Promise<Safe | undefined> {
-  const d = await ctx.queries.device(id)
+  const [d, findings] = await Promise.all([ctx.queries.device(id), ctx.queries.findings({ device: id, limit: 200 })])
   if (!d) return undefined
-  const findings = await ctx.queries.findings({ device: id, limit: 200 })
   const current = ctx.policy.get(d.class)?.version ?? null
   const bundle =
     d.bundleVersion === null

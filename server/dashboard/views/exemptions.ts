@@ -3,10 +3,9 @@
 // themselves (the bundle drops them at the next re-issue; agents ignore lapsed ones meanwhile).
 import type { ServerContext } from '../../app.js'
 import type { Principal } from '../../service/auth.js'
-import type { ExemptionView } from '../../service/events.js'
-import type { ExemptionQuery, GrantBody } from '../../service/exemptions.js'
+import type { ExemptionQuery } from '../../service/exemptions.js'
 import { ApiError, badRequest } from '../../service/util.js'
-import { classNames } from '../data.js'
+import { filterChoices } from '../data.js'
 import type { Form } from '../forms.js'
 import { html, qs, time, type Safe } from '../html.js'
 import { csrfField, notice, type PageUser, pill, select } from '../layout.js'
@@ -14,15 +13,8 @@ import { csrfField, notice, type PageUser, pill, select } from '../layout.js'
 type Query = Record<string, string | undefined>
 type User = PageUser & { principal: Principal }
 
-/** What the dashboard needs from the exemptions service. */
-interface ExemptionsApi {
-  list(q: ExemptionQuery): Promise<ExemptionView[]>
-  grant(actor: Principal, body: GrantBody): Promise<ExemptionView>
-  revoke(actor: Principal, id: string): Promise<ExemptionView>
-}
-
-function service(ctx: ServerContext): ExemptionsApi {
-  const svc = (ctx as unknown as { integrations?: { exemptions?: ExemptionsApi } }).integrations?.exemptions
+function service(ctx: ServerContext) {
+  const svc = ctx.integrations?.exemptions
   if (!svc) throw new ApiError(503, 'unavailable', 'exemptions are not available on this server')
   return svc
 }
@@ -95,12 +87,10 @@ export async function exemptionsPage(
 ): Promise<Safe> {
   const status = q.status ?? 'active'
   if (status !== 'all' && !STATUS.some(([s]) => s === status)) throw badRequest(`unknown status "${status}"`)
-  const [list, classes, policies] = await Promise.all([
+  const [list, { classes, apps }] = await Promise.all([
     service(ctx).list({ status: status === 'all' ? undefined : (status as ExemptionQuery['status']), limit: 1000 }),
-    classNames(ctx.storage.db),
-    ctx.policy.list(),
+    filterChoices(ctx),
   ])
-  const apps = [...new Set(policies.policies.flatMap((p) => p.apps))].sort()
   const flash =
     q.notice === 'granted'
       ? notice('ok', 'Exemption granted; the affected bundle was re-issued.')

@@ -5,7 +5,8 @@ import type { ServerContext } from '../../app.js'
 import { FINDINGS_CSV_COLUMNS, findingsCsvRows } from '../../routes/admin.js'
 import type { FindingsQuery } from '../../protocol.js'
 import { badRequest, toCsv } from '../../service/util.js'
-import { classNames } from '../data.js'
+import { filterChoices } from '../data.js'
+import { sendExport } from '../export.js'
 import { html, qs, time, type Safe } from '../html.js'
 import { input, pill, select } from '../layout.js'
 
@@ -41,12 +42,9 @@ function toQuery(q: Query, limit: number): FindingsQuery {
 
 export async function findingsExport(ctx: ServerContext, q: Query, reply: FastifyReply) {
   const findings = await ctx.queries.findings(toQuery(q, EXPORT_MAX))
-  if (q.format === 'json')
-    return reply.header('content-disposition', 'attachment; filename="findings.json"').send({ findings })
-  return reply
-    .type('text/csv; charset=utf-8')
-    .header('content-disposition', 'attachment; filename="findings.csv"')
-    .send(toCsv(FINDINGS_CSV_COLUMNS, findingsCsvRows(findings)))
+  return sendExport(reply, 'findings', q.format, { findings }, () =>
+    toCsv(FINDINGS_CSV_COLUMNS, findingsCsvRows(findings)),
+  )
 }
 
 export function findingsTable(
@@ -90,12 +88,7 @@ export function findingsTable(
 
 export async function findingsPage(ctx: ServerContext, q: Query): Promise<Safe> {
   const query = toQuery(q, SHOWN + 1)
-  const [findings, classes, list] = await Promise.all([
-    ctx.queries.findings(query),
-    classNames(ctx.storage.db),
-    ctx.policy.list(),
-  ])
-  const apps = [...new Set(list.policies.flatMap((p) => p.apps))].sort()
+  const [findings, { classes, apps }] = await Promise.all([ctx.queries.findings(query), filterChoices(ctx)])
   const since = q.since || DEFAULT_WINDOW
   const filters = { app: q.app, class: q.class, status: q.status, since, device: q.device, until: q.until }
   const more = findings.length > SHOWN
@@ -107,9 +100,7 @@ export async function findingsPage(ctx: ServerContext, q: Query): Promise<Safe> 
       <datalist id="apps">${apps.map((a) => html`<option value="${a}"></option>`)}</datalist>
       ${select('class', 'Class', classes, q.class)}
       ${select('status', 'Status', ['open', 'remediated'], q.status)}
-      <div class="field"><label for="f-since">Time window</label><select id="f-since" name="since">
-        ${WINDOWS.map(([v, l]) => html`<option value="${v}"${v === since ? html` selected` : ''}>${l}</option>`)}
-      </select></div>
+      ${select('since', 'Time window', WINDOWS, since, null)}
       ${q.device ? html`<input type="hidden" name="device" value="${q.device}">` : ''}
       <div class="actions"><button type="submit">Apply</button><a class="button secondary" href="/findings">Reset</a></div>
     </form>

@@ -4,7 +4,7 @@ import type { ServerContext } from '../../app.js'
 import type { PolicyPushBody } from '../../protocol.js'
 import type { BundlePayload } from '../../../policies/schema.js'
 import { ApiError } from '../../service/util.js'
-import { bundleHistory, policySetActors } from '../data.js'
+import { bundleHistory } from '../data.js'
 import { type BundleDiff, diffBundles } from '../diff.js'
 import type { Form } from '../forms.js'
 import { html, qs, time, type Safe } from '../html.js'
@@ -113,17 +113,15 @@ export async function policiesPage(
   user: PageUser,
   extra: { result?: Safe; error?: Safe; text?: string; replace?: boolean } = {},
 ): Promise<Safe> {
-  const db = ctx.storage.db
   const [list, rollout, hist] = await Promise.all([
     ctx.policy.list(),
     ctx.queries.rollout((cls) => ctx.policy.get(cls)?.version),
-    bundleHistory(db, HISTORY),
+    bundleHistory(ctx.storage.db, HISTORY),
   ])
   const rolloutBy = new Map(rollout.classes.map((c) => [c.class, c]))
   const payloads = new Map<string, BundlePayload>()
   for (const r of [...hist.recent, ...hist.previous])
     payloads.set(`${r.class}:${r.version}`, (JSON.parse(r.signed) as { payload: BundlePayload }).payload)
-  const actors = await policySetActors(db, [...new Set(hist.recent.map((r) => r.policy_set))])
 
   return html`<h1>Policies</h1>
   ${extra.error ?? ''}
@@ -178,10 +176,9 @@ export async function policiesPage(
       <tbody>${hist.recent.map((r) => {
         const after = payloads.get(`${r.class}:${r.version}`)!
         const before = payloads.get(`${r.class}:${r.version - 1}`)
-        const who = actors.get(r.policy_set)
         const why =
           r.reason === 'push'
-            ? html`push of policy set v${r.policy_set}${who?.actor ? html`<br><span class="muted small mono">${who.actor}</span>` : ''}`
+            ? html`push of policy set v${r.policy_set}${r.actor ? html`<br><span class="muted small mono">${r.actor}</span>` : ''}`
             : r.reason
         return html`<tr><td>${time(new Date(Number(r.issued_at)).toISOString())}</td><th scope="row">${r.class}</th>
           <td class="num">v${r.version}</td><td class="small">${why}</td>
