@@ -8,6 +8,12 @@ import { registerStatus } from './commands/status.js'
 import { registerService } from './commands/service.js'
 import { AGENT_VERSION } from './version.js'
 
+// Diagnostics: the process's peak resident memory on stderr at exit (bench/scan.ts reads it; the binaries take no
+// --require, so it cannot be hooked in from outside).
+if (process.env.INTERDICT_PRINT_PEAK_RSS) {
+  process.on('exit', () => process.stderr.write(`PEAK_RSS_KB=${process.resourceUsage().maxRSS}\n`))
+}
+
 const program = new Command('interdict-agent')
   .description('Interdict endpoint agent: finds banned apps and enforces the device class policy')
   .version(AGENT_VERSION)

@@ -1,5 +1,9 @@
 // Small shared helpers for benchmarks: medians and percentiles, process memory, and a uniform result line.
-import { readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { AGENT_EXEC_ARGV } from '../build/sea.js'
+import { hostTarget } from '../build/targets.js'
 
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return Number.NaN
@@ -31,11 +35,35 @@ export function report(r: BenchResult) {
 }
 
 /** A memory figure of a process in MB from /proc/PID/status (VmRSS now, VmHWM peak); NaN once it is gone. */
-export function procMemMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
+export function procMemMb(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile' = 'VmRSS'): number {
   try {
     const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
     return m ? Number(m[1]) / 1024 : Number.NaN
   } catch {
     return Number.NaN
+  }
+}
+
+/**
+ * How to start the agent as shipped: the standalone binary for this machine when one is built (build/out, or
+ * BENCH_AGENT_BIN), else its bundle under this Node with the binary's V8 flags (plus BENCH_NODE_ARGS, for diagnosis).
+ */
+export async function agentCommand(workDir: string): Promise<{ cmd: string; args: string[]; label: string }> {
+  const target = hostTarget() ?? 'linux-x64'
+  const built = join('build/out', `interdict-agent-${target}${process.platform === 'win32' ? '.exe' : ''}`)
+  const bin = process.env.BENCH_AGENT_BIN ?? (existsSync(built) ? built : undefined)
+  if (bin) {
+    // A binary just written by the build sits in the page cache as large folios, and each page fault maps a whole one:
+    // its resident size reads ~20 MB high. Evict it so it loads as on an endpoint, from disk by readahead.
+    if (process.platform === 'linux') spawnSync('dd', [`if=${bin}`, 'iflag=nocache', 'count=0', 'status=none'])
+    return { cmd: bin, args: [], label: `the standalone binary ${bin} (built ${statSync(bin).mtime.toISOString()})` }
+  }
+  const { bundle } = await import('../build/bundle.js')
+  const js = (await bundle('agent/cli.ts', join(workDir, 'interdict-agent.cjs'))).file
+  const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  return {
+    cmd: process.execPath,
+    args: [...AGENT_EXEC_ARGV, ...extra, js],
+    label: `the agent bundle on Node ${process.version} (no binary in build/out: \`npm run build -- --target ${target} --only agent\`)`,
   }
 }

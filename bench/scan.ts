@@ -1,21 +1,19 @@
 // bench/scan: median full-scan time and the peak RSS of a one-shot `interdict-agent scan`, with 50 and 500 extra
 // processes running. Targets (DESIGN §6): under 250 ms median with ~500 processes; RSS under 70 MB.
-// Times are measured in this process (warm file cache, as in the daemon). Memory is measured on the agent bundled as
-// the binaries embed it, in its own process with the binary's V8 flags: this process runs under tsx, whose loader
-// would distort it. The resident daemon's memory: bench/agent-rss.ts.
+// Times are measured in this process (warm file cache, as in the daemon). Memory is measured on the agent as shipped,
+// in its own process (bench/lib.ts agentCommand): this process runs under tsx, whose loader would distort it. The
+// resident daemon's memory: bench/agent-rss.ts.
 // Run: npx tsx bench/scan.ts [--runs N]
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { bundle as bundleAgent } from '../build/bundle.js'
-import { AGENT_EXEC_ARGV } from '../build/sea.js'
 import { collectContext } from '../agent/collectors/context.js'
 import { collectorsFor } from '../agent/collectors/index.js'
 import { localBundle } from '../agent/policy-source.js'
 import { runScan } from '../agent/scan.js'
 import { compileMatcher } from '../policies/match.js'
-import { median, percentile, report } from './lib.js'
+import { agentCommand, median, percentile, report } from './lib.js'
 
 const runsArg = process.argv.indexOf('--runs')
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : process.argv.includes('--quick') ? 5 : 15
@@ -36,23 +34,17 @@ const ctx = await collectContext(matcher)
 const collectors = collectorsFor(ctx.os)
 const procCount = () => import('node:fs').then((fs) => fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).length)
 
-// The agent as shipped, plus a preload that prints the process's peak RSS when it exits.
+// The agent as shipped: the standalone binary when one is built for this machine (`npm run build`, or BENCH_AGENT_BIN),
+// else the same bundle under this Node with the binary's V8 flags. It prints its own peak RSS at exit.
 const work = mkdtempSync(join(tmpdir(), 'interdict-bench-scan-'))
-const agentJs = (await bundleAgent('agent/cli.ts', join(work, 'interdict-agent.cjs'))).file
-const preload = join(work, 'peak-rss.cjs')
-writeFileSync(
-  preload,
-  "process.on('exit', () => process.stderr.write('PEAK_RSS_KB=' + process.resourceUsage().maxRSS + '\\n'))\n",
-)
+const agent = await agentCommand(work)
+process.stderr.write(`scan: memory of ${agent.label}\n`)
 function agentScanPeakMb(): number {
-  const r = spawnSync(
-    process.execPath,
-    [...AGENT_EXEC_ARGV, '-r', preload, agentJs, 'scan', '--class', 'military', '--json'],
-    {
-      encoding: 'utf8',
-      maxBuffer: 64 << 20,
-    },
-  )
+  const r = spawnSync(agent.cmd, [...agent.args, 'scan', '--class', 'military', '--json'], {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+    env: { ...process.env, INTERDICT_PRINT_PEAK_RSS: '1' },
+  })
   const kb = /PEAK_RSS_KB=(\d+)/.exec(r.stderr)?.[1]
   if (!kb) throw new Error(`agent scan printed no peak RSS: ${r.stderr}`)
   return Number(kb) / 1024

@@ -21,9 +21,18 @@ export interface SeaConfig {
   execArgvExtension?: 'none' | 'env' | 'cli'
 }
 
-// The agent idles between scans: a 1 MB young generation keeps its resident memory down (bench/agent-rss.ts measures
-// it with these same flags). NODE_OPTIONS is ignored so nobody can inject a --require into a root agent.
-export const AGENT_EXEC_ARGV = ['--max-semi-space-size=1']
+// The agent idles between scans and its work is I/O-bound: a 1 MB young generation, the bytecode interpreter alone (no
+// baseline or optimising compilers) and V8's size-over-speed heap sizing keep its resident memory down ~15 MB; a scan
+// takes the same time either way. (--lite-mode would save as much but also removes WebAssembly, which Node's built-in
+// fetch needs at load.) bench/scan.ts and bench/agent-rss.ts measure with these same flags. NODE_OPTIONS is ignored so
+// nobody can inject a --require into a root agent.
+export const AGENT_EXEC_ARGV = [
+  '--max-semi-space-size=1',
+  '--no-opt',
+  '--no-sparkplug',
+  '--no-maglev',
+  '--optimize-for-size',
+]
 
 /** `node --experimental-sea-config` with the given Node (must be the target's exact version). */
 export async function makeBlob(node: string, config: SeaConfig, configPath: string): Promise<void> {

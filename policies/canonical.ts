@@ -16,3 +16,11 @@ export function canonicalJson(value: unknown): string {
   }
   throw new TypeError(`canonical JSON cannot encode a ${typeof value}`)
 }
+
+/**
+ * Sort comparator in code-unit order, the order `.sort()` uses: the same on every machine (localeCompare depends on
+ * the locale, and its first call loads ICU collation data, megabytes of the agent's resident memory).
+ */
+export function byCodeUnit(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}

@@ -10,6 +10,7 @@ import { parseCidr } from '../../policies/net.js'
 import type { Os } from '../collectors/types.js'
 import { hasCommand, runCommand } from './run.js'
 import { type CommandRecord, type CommandRunner, errMessage, toRecord } from './types.js'
+import { byCodeUnit } from '../../policies/canonical.js'
 
 export const BEGIN_MARK = '# BEGIN interdict'
 export const END_MARK = '# END interdict'
@@ -196,7 +197,7 @@ export function netshCommands(groups: readonly CidrGroup[], stale: readonly stri
     mayFail: true,
   })
   const seen = new Set<string>()
-  for (const g of [...groups].sort((a, b) => a.app.localeCompare(b.app))) {
+  for (const g of [...groups].sort((a, b) => byCodeUnit(a.app, b.app))) {
     if (!APP_RE.test(g.app) || seen.has(g.app)) continue
     seen.add(g.app)
     const { v4, v6 } = splitCidrs(g.cidrs)

@@ -75,9 +75,14 @@ export function fallbackDeviceFacts(): DeviceFacts {
 export async function deviceFacts(opts: DeviceFactsOptions = {}): Promise<DeviceFacts> {
   const ms = opts.timeoutMs ?? 3000
   const base = fallbackDeviceFacts()
-  let si: typeof import('systeminformation')
+  let si: Pick<typeof import('systeminformation'), 'osInfo' | 'uuid' | 'users'>
   try {
-    si = (await import('systeminformation')).default
+    // Only the modules used (see systeminformation-parts.d.ts).
+    const [osinfo, sessions] = await Promise.all([
+      import('systeminformation/lib/osinfo.js'),
+      import('systeminformation/lib/users.js'),
+    ])
+    si = { osInfo: osinfo.osInfo, uuid: osinfo.uuid, users: sessions.users }
   } catch {
     return base
   }

@@ -7,7 +7,7 @@ import type { CollectNeeds, FileFacts, FileInspector } from './types.js'
 
 export const DEFAULT_MAX_FILE_SIZE = 1024 ** 3
 const DEFAULT_MAX_ENTRIES = 20_000
-const CHUNK = 1024 * 1024
+const CHUNK = 256 * 1024
 
 export interface FileInspectorOptions {
   /** Larger files are not read (inspect returns undefined). Default 1 GiB. */

@@ -13,6 +13,7 @@ import {
 import type { BundlePayload } from '../../policies/schema.js'
 import type { Os } from '../collectors/types.js'
 import { writeFileAtomic } from './fsutil.js'
+import { byCodeUnit } from '../../policies/canonical.js'
 
 interface Applied {
   domains: string[]
@@ -28,7 +29,7 @@ export function canonicalRequest(bundle: BundlePayload | undefined): Applied {
     domains: normalizeDomains(req.domains),
     groups: req.groups
       .map((g) => ({ app: g.app, cidrs: [...g.cidrs].sort() }))
-      .sort((a, b) => a.app.localeCompare(b.app)),
+      .sort((a, b) => byCodeUnit(a.app, b.app)),
   }
 }
 

@@ -4,6 +4,7 @@ import { readdir, readFile, realpath, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { CollectContext, Collector, DesktopEntryRow, ExecutableRow, Row, UserHome } from '../types.js'
 import { atRoot } from '../users.js'
+import { byCodeUnit } from '../../../policies/canonical.js'
 
 export const SYSTEM_APPLICATION_DIRS = [
   '/usr/share/applications',
@@ -206,7 +207,7 @@ export async function desktopEntries(ctx: CollectContext): Promise<Row[]> {
     }),
   )
   // Reads finish in any order: sort so scan output is stable.
-  rows.sort((a, b) => (a as DesktopEntryRow).path.localeCompare((b as DesktopEntryRow).path))
+  rows.sort((a, b) => byCodeUnit((a as DesktopEntryRow).path, (b as DesktopEntryRow).path))
   const seen = new Set<string>()
   for (const e of await Promise.all(executables.values())) {
     if (e && !seen.has(e.path)) {

@@ -3,6 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import type { Collector, PackageRow } from '../types.js'
 import { atRoot } from '../users.js'
+import { byCodeUnit } from '../../../policies/canonical.js'
 
 const NOT_SNAPS = new Set(['bin', 'README'])
 
@@ -66,6 +67,6 @@ export const snapCollector: Collector = {
       const name = snapNameFromFile(file)
       if (name && !byName.has(name)) byName.set(name, { kind: 'package', manager: 'snap', name, scope: 'system' })
     }
-    return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name))
+    return [...byName.values()].sort((a, b) => byCodeUnit(a.name, b.name))
   },
 }
