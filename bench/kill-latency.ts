@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { report } from './lib.js'
+import { AGENT_EXEC_ARGV } from '../build/sea.js'
 
 const { values } = parseArgs({
   options: {
@@ -163,11 +164,13 @@ async function main() {
   }
 }
 
-/** Bundle the agent like build/ does and run it on plain node; fall back to the tsx loader if bundling fails. */
+/** Bundle the agent like build/ does and run it on plain node with the binary's flags; fall back to the tsx loader if bundling fails. */
 async function startAgent(dir: string, state: string): Promise<ChildProcess> {
   const entry = fileURLToPath(new URL('./agent-child.ts', import.meta.url))
   const out = join(dir, 'agent.mjs')
-  let execArgv: string[] = []
+  // The V8 flags the standalone binary starts the agent with (interpreter only, small heap): latency and idle CPU as
+  // shipped.
+  let execArgv: string[] = [...AGENT_EXEC_ARGV]
   let file = out
   try {
     const { build } = await import('esbuild')
