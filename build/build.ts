@@ -6,7 +6,7 @@ import { join, relative, resolve } from 'node:path'
 import { bundle, ROOT } from './bundle.js'
 import { fetchHint, MissingBinaryError, nodeBinary, sha256File } from './node-binaries.js'
 import { AGENT_EXEC_ARGV, makeBlob, makeExecutable, type SeaConfig, seaConfigPath } from './sea.js'
-import { serverPlugins, serverSeaAssets } from './server-native.js'
+import { serverDefines, serverPlugins, serverSeaAssets } from './server-native.js'
 import {
   type App,
   hostTarget,
@@ -92,8 +92,13 @@ async function main() {
   const bundles = new Map<App, string>()
   for (const app of buildable) {
     log(`[${app.name}] bundle ${app.entry}`)
-    const plugins = app.name === 'interdict-server' ? serverPlugins() : []
-    const b = await bundle(app.entry, join(work, `${app.name}.cjs`), plugins)
+    const server = app.name === 'interdict-server'
+    const b = await bundle(
+      app.entry,
+      join(work, `${app.name}.cjs`),
+      server ? serverPlugins() : [],
+      server ? await serverDefines(work) : {},
+    )
     for (const w of b.warnings) log(`  warning: ${w}`)
     log(`  ${relative(ROOT, b.file)} ${human(b.bytes)}`)
     bundles.set(app, b.file)

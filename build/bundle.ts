@@ -111,6 +111,7 @@ export async function bundle(
   entry: string,
   outfile: string,
   extraPlugins: esbuild.Plugin[] = [],
+  extraDefines: Record<string, string> = {},
 ): Promise<BundleResult> {
   const result = await esbuild.build({
     absWorkingDir: ROOT,
@@ -132,6 +133,7 @@ export async function bundle(
       'import.meta.dirname': '__dirname',
       'import.meta.filename': '__filename',
       __INTERDICT_EMBEDDED__: JSON.stringify(embeddedFiles()),
+      ...extraDefines,
     },
     banner: { js: 'var __interdict_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
     plugins: [entryPlugin(join(ROOT, entry)), emptyPlugin(EMPTY_MODULES), ...extraPlugins],

@@ -145,6 +145,7 @@ export async function buildApp(
   const storage = await openStorage({ dataDir: opts.dataDir, databaseUrl: opts.databaseUrl }, (err) =>
     app.log.error({ err }, 'database connection error'),
   )
+  app.log.info({ storage: storage.location, reportWriter: storage.ingest?.mode ?? 'pool' }, 'storage open')
   try {
     const keyFile = opts.signingKeyFile ?? join(opts.dataDir, 'signing-key.pem')
     const { key, created: keyCreated, warnings } = await loadOrCreateSigningKey(storage.db, keyFile)

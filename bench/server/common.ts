@@ -40,11 +40,14 @@ export async function api(url: string, method: string, path: string, body?: unkn
 
 /**
  * --profile DIR: the server runs under `node --cpu-prof` and writes its V8 profile to DIR when it stops (NODE_OPTIONS
- * may not carry --cpu-prof). Otherwise the same spawn the tests use.
+ * may not carry --cpu-prof). --binary FILE: a standalone server binary instead of the checkout. Otherwise the same
+ * spawn the tests use.
  */
 function spawnServer(args: string[], env: Record<string, string>): Promise<ServerProcess> {
   const i = process.argv.indexOf('--profile')
-  return spawnPlain(args, env, i < 0 ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.argv[i + 1]}`])
+  const b = process.argv.indexOf('--binary')
+  const nodeArgs = i < 0 ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.argv[i + 1]}`]
+  return spawnPlain(args, env, nodeArgs, b < 0 ? undefined : process.argv[b + 1])
 }
 
 /** Start a server over SQLite (temp dir) or PostgreSQL (fresh schema of INTERDICT_TEST_PG / --pg URL). */

@@ -1,6 +1,6 @@
 // Report ingestion: sustained POST /api/v1/reports (~1 KB, 3 findings) against a server in its own process.
 // Usage: npx tsx bench/server/reports.ts [--pg] [--seconds 10] [--connections 100] [--rounds 3] [--devices 500]
-//   [--pipelining 1] [--profile DIR]
+//   [--pipelining 1] [--profile DIR] [--binary build/out/interdict-server-linux-x64]
 // Besides the client's view (autocannon: reports/s, latency) it prints the CPU each process used: autocannon runs in
 // this process on the same 2 cores, so "per server core-second" is the server's own capacity.
 import autocannon from 'autocannon'

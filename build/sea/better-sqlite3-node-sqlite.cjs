@@ -13,26 +13,36 @@ process.emitWarning = (warning, ...rest) => {
 
 const { DatabaseSync } = require('node:sqlite')
 
-const plain = (row) => (row ? { ...row } : row)
-const args = (params) => (params === undefined ? [] : Array.isArray(params) ? params : [params])
+// Parameters as better-sqlite3 takes them: one array, or each as its own argument.
+const args = (params) => (params.length === 1 && Array.isArray(params[0]) ? params[0] : params)
 
 class Statement {
   constructor(stmt) {
     this.stmt = stmt
     this.reader = stmt.columns().length > 0
+    this.first = false
   }
-  all(params) {
-    return this.stmt.all(...args(params)).map(plain)
+  /** .pluck(): rows become their first column's value. */
+  pluck(on = true) {
+    this.first = on
+    return this
   }
-  get(params) {
-    return plain(this.stmt.get(...args(params)))
+  row(r) {
+    if (!r) return r
+    return this.first ? Object.values(r)[0] : { ...r }
   }
-  run(params) {
+  all(...params) {
+    return this.stmt.all(...args(params)).map((r) => this.row(r))
+  }
+  get(...params) {
+    return this.row(this.stmt.get(...args(params)))
+  }
+  run(...params) {
     const r = this.stmt.run(...args(params))
     return { changes: Number(r.changes), lastInsertRowid: r.lastInsertRowid }
   }
-  *iterate(params) {
-    for (const row of this.stmt.iterate(...args(params))) yield plain(row)
+  *iterate(...params) {
+    for (const row of this.stmt.iterate(...args(params))) yield this.row(row)
   }
 }
 
@@ -49,22 +59,33 @@ class Database {
     return this
   }
   pragma(text, opts) {
-    const rows = this.db.prepare(`PRAGMA ${text}`).all().map(plain)
+    const rows = this.db
+      .prepare(`PRAGMA ${text}`)
+      .all()
+      .map((r) => ({ ...r }))
     if (opts?.simple) return rows[0] ? Object.values(rows[0])[0] : undefined
     return rows
   }
+  /** fn in a transaction; like better-sqlite3, `.deferred`, `.immediate` and `.exclusive` pick the BEGIN. */
   transaction(fn) {
-    return (...a) => {
-      this.db.exec('BEGIN')
-      try {
-        const out = fn(...a)
-        this.db.exec('COMMIT')
-        return out
-      } catch (err) {
-        this.db.exec('ROLLBACK')
-        throw err
+    const run =
+      (begin) =>
+      (...a) => {
+        this.db.exec(begin)
+        try {
+          const out = fn(...a)
+          this.db.exec('COMMIT')
+          return out
+        } catch (err) {
+          this.db.exec('ROLLBACK')
+          throw err
+        }
       }
-    }
+    return Object.assign(run('BEGIN'), {
+      deferred: run('BEGIN DEFERRED'),
+      immediate: run('BEGIN IMMEDIATE'),
+      exclusive: run('BEGIN EXCLUSIVE'),
+    })
   }
   close() {
     if (this.open) this.db.close()

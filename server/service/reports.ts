@@ -64,6 +64,7 @@ const chunk = <T>(list: T[], n: number): T[][] => {
 
 /** PostgreSQL: multi-row inserts through Kysely, one transaction per batch. */
 class KyselyWriter implements IngestWriter {
+  readonly mode = 'pool'
   constructor(private readonly db: Db) {}
   write(ops: IngestWrite[]) {
     return this.db.transaction().execute((trx) => writeBatch(trx, ops))

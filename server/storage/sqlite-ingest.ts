@@ -39,6 +39,8 @@ export type Outcome = 'stored' | 'duplicate' | 'conflict'
 
 /** Writes a batch in one transaction; rejects if the transaction failed (nothing of the batch was written). */
 export interface IngestWriter {
+  /** Where the writes run: a thread of their own, the event loop's, or a database pool's (logged at start). */
+  readonly mode: 'thread' | 'inline' | 'pool'
   /** Batches it accepts before the first is done (it queues them itself); 1 when omitted. */
   readonly maxInFlight?: number
   /** It checkpoints the WAL itself, off the event loop: other connections must not (wal_autocheckpoint = 0). */
@@ -256,6 +258,7 @@ export function serve() {
 
 /** In-thread writer: the fallback when no worker can be started (e.g. inside the single-file server binary). */
 class InlineWriter implements IngestWriter {
+  readonly mode = 'inline'
   constructor(private readonly writer: SqliteBatchWriter) {}
   async write(ops: IngestWrite[]) {
     return this.writer.write(ops.map(toRows))
@@ -266,6 +269,7 @@ class InlineWriter implements IngestWriter {
 }
 
 class WorkerWriter implements IngestWriter {
+  readonly mode = 'thread'
   // Two: while the thread writes one batch the next is already waiting in its queue, so it never idles on us.
   readonly maxInFlight = 2
   readonly checkpoints = true
@@ -275,7 +279,8 @@ class WorkerWriter implements IngestWriter {
   private closed = false
 
   constructor(
-    private readonly entry: URL,
+    /** The thread's entry file, or its whole source (the single-file binary has no file to start it from). */
+    private readonly entry: URL | string,
     private readonly data: { file: string; synchronous: 'FULL' | 'NORMAL' },
     private readonly onError: (err: Error) => void,
   ) {
@@ -285,7 +290,7 @@ class WorkerWriter implements IngestWriter {
 
   /** Starts the thread (again after a crash: the batches in flight fail with 503 and the agents resend them). */
   private start(): Worker {
-    const w = new Worker(this.entry, { workerData: this.data })
+    const w = new Worker(this.entry, { workerData: this.data, eval: typeof this.entry === 'string' })
     const fail = (err: Error) => {
       if (this.worker === w) this.worker = undefined
       for (const [id, p] of this.pending) {
@@ -332,14 +337,19 @@ class WorkerWriter implements IngestWriter {
     this.worker = undefined
     if (!w) return
     const exited = new Promise((resolve) => w.once('exit', resolve))
+    // Referenced until it has exited: otherwise a process with nothing else pending ends while it still closes.
+    w.ref()
     w.postMessage('close')
     await exited
   }
 }
 
+/** The writer thread's bundled source: defined by the single-file server build (build/server-native.ts) only. */
+declare const __INTERDICT_SQLITE_THREAD__: string | undefined
+
 /**
- * The writer for a SQLite file: a worker thread when this module runs from its TypeScript source (the worker entry
- * next to it registers tsx), in-thread otherwise (the bundled binary has no separate file to start a worker from).
+ * The writer for a SQLite file: a worker thread, started from sqlite-ingest.worker.js in a checkout (it registers
+ * tsx) or from the source the server binary carries; in-thread only if neither is there.
  * INTERDICT_SQLITE_WRITER=inline forces the in-thread writer.
  */
 export function openSqliteWriter(
@@ -347,9 +357,12 @@ export function openSqliteWriter(
   synchronous: 'FULL' | 'NORMAL',
   onError: (err: Error) => void,
 ): IngestWriter {
-  const entry = new URL('./sqlite-ingest.worker.js', import.meta.url)
-  const useWorker =
-    process.env.INTERDICT_SQLITE_WRITER !== 'inline' && entry.protocol === 'file:' && existsSync(fileURLToPath(entry))
-  if (useWorker) return new WorkerWriter(entry, { file, synchronous }, onError)
+  if (process.env.INTERDICT_SQLITE_WRITER !== 'inline') {
+    const data = { file, synchronous }
+    if (typeof __INTERDICT_SQLITE_THREAD__ === 'string')
+      return new WorkerWriter(__INTERDICT_SQLITE_THREAD__, data, onError)
+    const entry = new URL('./sqlite-ingest.worker.js', import.meta.url)
+    if (entry.protocol === 'file:' && existsSync(fileURLToPath(entry))) return new WorkerWriter(entry, data, onError)
+  }
   return new InlineWriter(new SqliteBatchWriter(file, synchronous, 1000))
 }

@@ -16,8 +16,11 @@ export function spawnServer(
   env: Record<string, string | undefined> = {},
   /** Node flags before the script, e.g. --cpu-prof for the benches. */
   nodeArgs: string[] = [],
+  /** A standalone server binary to run instead of bin/interdict-server.js. */
+  exe?: string,
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin/interdict-server.js'), '--port', '0', ...args], {
+  const [cmd, pre] = exe ? [exe, []] : [process.execPath, [...nodeArgs, join(ROOT, 'bin/interdict-server.js')]]
+  const child = spawn(cmd, [...pre, '--port', '0', ...args], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
