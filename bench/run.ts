@@ -8,6 +8,7 @@
 // quote). The PostgreSQL variants run when INTERDICT_TEST_PG (or the default local test database) answers; otherwise
 // they are listed as skipped. Names select scripts by substring, e.g. `npm run bench -- reports`.
 import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -22,6 +23,7 @@ const SCRIPTS: [string, string[]][] = [
   ['kill-latency.ts', []],
   ['server/reports.ts', []],
   ['server/reports.ts', ['--pg']],
+  ['server/reports.ts', ['--binary', 'build/out/interdict-server-linux-x64']],
   ['server/polls.ts', []],
   ['server/push.ts', []],
   ['server/push.ts', ['--pg']],
@@ -79,6 +81,12 @@ const selected = SCRIPTS.filter(([s]) => only.length === 0 || only.some((o) => s
 const started = performance.now()
 for (const [i, [script, args]] of selected.entries()) {
   const name = [script, ...args].join(' ')
+  const bin = args[args.indexOf('--binary') + 1]
+  if (args.includes('--binary') && bin && !existsSync(bin)) {
+    process.stderr.write(`[${i + 1}/${selected.length}] ${name}: skipped (no ${bin}: npm run build)\n`)
+    all.push({ measure: `${name}: skipped, not built`, target: '-', median: Number.NaN, unit: '' })
+    continue
+  }
   if (args.includes('--pg') && !havePg) {
     process.stderr.write(`[${i + 1}/${selected.length}] ${name}: skipped (no PostgreSQL at INTERDICT_TEST_PG)\n`)
     all.push({ measure: `${name}: skipped, no PostgreSQL`, target: '-', median: Number.NaN, unit: '' })

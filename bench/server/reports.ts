@@ -71,7 +71,8 @@ try {
         (bad ? `, ${bad} failed` : ''),
     )
   }
-  const db = postgres ? 'PostgreSQL' : 'SQLite'
+  // The standalone binary (Node 22, node:sqlite) is labelled apart from the checkout (`npm start`, this Node).
+  const db = (postgres ? 'PostgreSQL' : 'SQLite') + (flag('binary') ? ', server binary' : '')
   const med = median(rps)
   const medP99 = median(p99)
   report({
