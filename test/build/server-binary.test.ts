@@ -1,43 +1,25 @@
 // The standalone server binary (linux-x64), built as a release is (~20 s): on a fresh data dir it writes reports on
 // its own writer thread (the bundled thread source it carries, started as a worker), answers queries, and keeps every
 // acknowledged report across kill -9. Skipped, saying why, where the pinned Node tarball cannot be had.
-import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { canObtain } from '../../build/node-binaries.js'
-import { readLock } from '../../build/targets.js'
-import { REPO } from '../helpers.js'
 import { ADMIN, call, enrollDevices, finding, report } from '../server/helpers.js'
 import { type ServerProcess, spawnServer } from '../server/process.js'
+import { buildLinuxX64, cannotBuild } from './linux-x64.js'
 
-const native = process.platform === 'linux' && process.arch === 'x64'
-const obtainable = native && (await canObtain(readLock(), 'linux-x64', join(REPO, 'build/out/.cache')))
-if (!obtainable) process.stderr.write('test/build/server-binary.test.ts skipped: no linux-x64 Node tarball here\n')
+const skip = await cannotBuild()
+if (skip) process.stderr.write(`test/build/server-binary.test.ts skipped: ${skip}\n`)
 
-describe.skipIf(!obtainable)('standalone server binary (linux-x64)', () => {
+describe.skipIf(skip !== undefined)('standalone server binary (linux-x64)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'interdict-server-binary-'))
   const bin = join(dir, 'interdict-server-linux-x64')
   const start = () => spawnServer(['--data-dir', join(dir, 'data')], { INTERDICT_ADMIN_TOKEN: ADMIN }, [], bin)
   let srv: ServerProcess | undefined
 
   beforeAll(() => {
-    const res = spawnSync(
-      process.execPath,
-      [
-        join(REPO, 'node_modules/tsx/dist/cli.mjs'),
-        'build/build.ts',
-        '--target',
-        'linux-x64',
-        '--only',
-        'server',
-        '--out',
-        dir,
-      ],
-      { cwd: REPO, encoding: 'utf8', timeout: 170_000 },
-    )
-    expect(res.status, `${res.stdout}\n${res.stderr}`).toBe(0)
+    buildLinuxX64('server', dir)
   }, 180_000)
   afterAll(async () => {
     await srv?.stop('SIGKILL')
