@@ -19,7 +19,6 @@ const children: ChildProcess[] = []
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 try {
-  process.stderr.write('agent-rss: bundling the agent\n')
   const agentCmd = await agentCommand(dir)
   process.stderr.write(`agent-rss: ${agentCmd.label}\n`)
   const server = await spawnServer(['--data-dir', join(dir, 'server')], { INTERDICT_ADMIN_TOKEN: ADMIN })
