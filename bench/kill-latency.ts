@@ -164,7 +164,10 @@ async function main() {
   }
 }
 
-/** Bundle the agent like build/ does and run it on plain node with the binary's flags; fall back to the tsx loader if bundling fails. */
+/**
+ * Bundle the agent like build/ does and run it on plain node with the binary's flags; fall back to the tsx loader if
+ * bundling fails.
+ */
 async function startAgent(dir: string, state: string): Promise<ChildProcess> {
   const entry = fileURLToPath(new URL('./agent-child.ts', import.meta.url))
   const out = join(dir, 'agent.mjs')

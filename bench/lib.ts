@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { AGENT_EXEC_ARGV } from '../build/sea.js'
-import { hostTarget } from '../build/targets.js'
+import { hostTarget, outputName } from '../build/targets.js'
 
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return Number.NaN
@@ -50,7 +50,7 @@ export function procMemMb(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'R
  */
 export async function agentCommand(workDir: string): Promise<{ cmd: string; args: string[]; label: string }> {
   const target = hostTarget() ?? 'linux-x64'
-  const built = join('build/out', `interdict-agent-${target}${process.platform === 'win32' ? '.exe' : ''}`)
+  const built = join('build/out', outputName('interdict-agent', target))
   const bin = process.env.BENCH_AGENT_BIN ?? (existsSync(built) ? built : undefined)
   if (bin) {
     // A binary just written by the build sits in the page cache as large folios, and each page fault maps a whole one:
@@ -58,6 +58,7 @@ export async function agentCommand(workDir: string): Promise<{ cmd: string; args
     if (process.platform === 'linux') spawnSync('dd', [`if=${bin}`, 'iflag=nocache', 'count=0', 'status=none'])
     return { cmd: bin, args: [], label: `the standalone binary ${bin} (built ${statSync(bin).mtime.toISOString()})` }
   }
+  // Loaded only here: esbuild is not needed when the binary is measured.
   const { bundle } = await import('../build/bundle.js')
   const js = (await bundle('agent/cli.ts', join(workDir, 'interdict-agent.cjs'))).file
   const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)

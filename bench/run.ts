@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
+import { outputName } from '../build/targets.js'
 import type { BenchResult } from './lib.js'
 import { PG_BASE } from './server/common.js'
 
@@ -23,7 +24,7 @@ const SCRIPTS: [string, string[]][] = [
   ['kill-latency.ts', []],
   ['server/reports.ts', []],
   ['server/reports.ts', ['--pg']],
-  ['server/reports.ts', ['--binary', 'build/out/interdict-server-linux-x64']],
+  ['server/reports.ts', ['--binary', join('build/out', outputName('interdict-server', 'linux-x64'))]],
   ['server/polls.ts', []],
   ['server/push.ts', []],
   ['server/push.ts', ['--pg']],
@@ -81,8 +82,8 @@ const selected = SCRIPTS.filter(([s]) => only.length === 0 || only.some((o) => s
 const started = performance.now()
 for (const [i, [script, args]] of selected.entries()) {
   const name = [script, ...args].join(' ')
-  const bin = args[args.indexOf('--binary') + 1]
-  if (args.includes('--binary') && bin && !existsSync(bin)) {
+  const bin = args.includes('--binary') ? args[args.indexOf('--binary') + 1] : undefined
+  if (bin && !existsSync(bin)) {
     process.stderr.write(`[${i + 1}/${selected.length}] ${name}: skipped (no ${bin}: npm run build)\n`)
     all.push({ measure: `${name}: skipped, not built`, target: '-', median: Number.NaN, unit: '' })
     continue

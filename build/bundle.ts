@@ -1,6 +1,6 @@
 // One entry point -> one CommonJS file that a Node single-executable application can run as its main script.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { join, relative, resolve } from 'node:path'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as esbuild from 'esbuild'
 
@@ -103,6 +103,7 @@ export function asciiOnly(js: string): string {
 
 export interface BundleResult {
   file: string
+  js: string
   bytes: number
   warnings: string[]
 }
@@ -126,7 +127,7 @@ export async function bundle(
     keepNames: false,
     legalComments: 'eof',
     logLevel: 'silent',
-    metafile: true,
+    write: false,
     // ESM packages (ps-list, node-cron) compute their own path from import.meta.url at load; CJS has no import.meta.
     define: {
       'import.meta.url': '__interdict_import_meta_url',
@@ -138,11 +139,13 @@ export async function bundle(
     banner: { js: 'var __interdict_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
     plugins: [entryPlugin(join(ROOT, entry)), emptyPlugin(EMPTY_MODULES), ...extraPlugins],
   })
+  const out = result.outputFiles[0]
+  if (!out || result.outputFiles.length !== 1) throw new Error(`esbuild wrote ${result.outputFiles.length} files`)
   // One non-ASCII character makes V8 hold the whole source as a two-byte string: 3.8 MB instead of 1.9 for the agent.
   // esbuild escapes strings but leaves regex literals (systeminformation has Cyrillic ones), so escape what is left.
-  const js = readFileSync(outfile, 'utf8')
-  if (/[^\x00-\x7f]/.test(js)) writeFileSync(outfile, asciiOnly(js))
-  const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0)
+  const js = asciiOnly(out.text)
+  mkdirSync(dirname(outfile), { recursive: true })
+  writeFileSync(outfile, js)
   const warnings = result.warnings.map((w) => `${w.location?.file ?? ''}:${w.location?.line ?? ''} ${w.text}`)
-  return { file: outfile, bytes, warnings }
+  return { file: outfile, js, bytes: js.length, warnings }
 }

@@ -2,7 +2,6 @@
 // releases, which this build cannot reach, and a SEA binary cannot require a .node file from node_modules anyway.
 // The server binary therefore swaps it for build/sea/better-sqlite3-node-sqlite.cjs: the same API subset on Node 22's
 // built-in node:sqlite. PostgreSQL (pg, pure JS) is bundled as is. Details and the addon alternative: build/README.md.
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type * as esbuild from 'esbuild'
@@ -28,9 +27,12 @@ export function serverPlugins(): esbuild.Plugin[] {
  * starts as an eval'd worker. (Its only requires are Node built-ins, node:sqlite through the shim included.)
  */
 export async function serverDefines(workDir: string): Promise<Record<string, string>> {
-  const out = join(workDir, 'interdict-server-sqlite-thread.cjs')
-  await bundle('server/storage/sqlite-ingest.thread.ts', out, serverPlugins())
-  return { __INTERDICT_SQLITE_THREAD__: JSON.stringify(readFileSync(out, 'utf8')) }
+  const thread = await bundle(
+    'server/storage/sqlite-ingest.thread.ts',
+    join(workDir, 'interdict-server-sqlite-thread.cjs'),
+    serverPlugins(),
+  )
+  return { __INTERDICT_SQLITE_THREAD__: JSON.stringify(thread.js) }
 }
 
 export function serverSeaAssets(_target: Target): Record<string, string> {

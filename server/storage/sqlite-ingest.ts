@@ -256,7 +256,7 @@ export function serve() {
   })
 }
 
-/** In-thread writer: the fallback when no worker can be started (e.g. inside the single-file server binary). */
+/** In-thread writer: the fallback when no thread can be started, or when INTERDICT_SQLITE_WRITER=inline. */
 class InlineWriter implements IngestWriter {
   readonly mode = 'inline'
   constructor(private readonly writer: SqliteBatchWriter) {}
