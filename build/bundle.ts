@@ -101,6 +101,12 @@ export function asciiOnly(js: string): string {
   return js.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }
 
+/** node-cron's UTC date parts without ICU (agent/utc-date-format.ts says why); every other use gets the real Intl. */
+export const INTL_SUBSTITUTE = {
+  define: { 'Intl.DateTimeFormat': '__interdictDateTimeFormat' },
+  inject: [join(ROOT, 'agent/utc-date-format.ts')],
+}
+
 export interface BundleResult {
   file: string
   js: string
@@ -134,8 +140,10 @@ export async function bundle(
       'import.meta.dirname': '__dirname',
       'import.meta.filename': '__filename',
       __INTERDICT_EMBEDDED__: JSON.stringify(embeddedFiles()),
+      ...INTL_SUBSTITUTE.define,
       ...extraDefines,
     },
+    inject: INTL_SUBSTITUTE.inject,
     banner: { js: 'var __interdict_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
     plugins: [entryPlugin(join(ROOT, entry)), emptyPlugin(EMPTY_MODULES), ...extraPlugins],
   })

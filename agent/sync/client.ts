@@ -116,6 +116,11 @@ export class PolicySync {
   private readonly backoff: Backoff
   private abort = new AbortController()
   private loop: Promise<void> | undefined
+  private endFirstRound!: () => void
+  /** Settles once the first round is over, whatever it found (or when stopped before). */
+  readonly firstRound = new Promise<void>((resolve) => {
+    this.endFirstRound = resolve
+  })
 
   constructor(private readonly opts: PolicySyncOptions) {
     this.backoff = new Backoff(opts.backoff, opts.random)
@@ -170,6 +175,7 @@ export class PolicySync {
           this.opts.onError?.(errorMessage(err))
           delay = this.backoff.fail()
         }
+        this.endFirstRound()
         if (delay > 0) await sleep(delay, signal)
       }
     })()
@@ -179,5 +185,6 @@ export class PolicySync {
     this.abort.abort()
     await this.loop?.catch(() => {})
     this.loop = undefined
+    this.endFirstRound()
   }
 }
