@@ -1,27 +1,44 @@
-// The ICU-free Intl.DateTimeFormat of the binaries: part-for-part what ICU answers for node-cron's two UTC requests,
-// the real Intl for anything else, and node-cron bundled with it still fires on time.
+// The ICU-free Intl.DateTimeFormat of the binaries: node-cron's own requests (recorded from node-cron, so a change in
+// node-cron shows here) are answered part-for-part as ICU answers them, everything else by the real Intl, and node-cron
+// bundled with it still fires on time.
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as esbuild from 'esbuild'
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { __interdictDateTimeFormat as DateTimeFormat } from '../../agent/utc-date-format.js'
 import { INTL_SUBSTITUTE, ROOT } from '../../build/bundle.js'
 
-// node-cron's requests (node_modules/node-cron/dist/_shared.js getPartsFormatter / getOffsetFormatter).
-const PARTS: Intl.DateTimeFormatOptions = {
-  year: 'numeric',
-  month: '2-digit',
-  day: '2-digit',
-  hour: '2-digit',
-  minute: '2-digit',
-  second: '2-digit',
-  weekday: 'short',
-  hour12: false,
-  timeZone: 'Etc/UTC',
+type Request = [string, Intl.DateTimeFormatOptions]
+
+const dir = mkdtempSync(join(tmpdir(), 'interdict-utc-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+/** Bundle a script that runs node-cron for a few ticks, with `inject` standing in for Intl.DateTimeFormat; run it. */
+async function runCron(inject: string[], seconds: number): Promise<{ code: number | null; out: string; js: string }> {
+  const out = join(dir, `cron-${Math.random().toString(36).slice(2)}.cjs`)
+  await esbuild.build({
+    stdin: {
+      contents: `import { schedule } from 'node-cron'
+        let n = 0
+        const t = schedule('* * * * * *', () => { n++ }, { timezone: 'Etc/UTC' })
+        setTimeout(() => { t.destroy(); console.log(JSON.stringify({ n, seen: globalThis.__seen ?? [] })) }, ${seconds * 1000})`,
+      resolveDir: ROOT,
+      loader: 'ts',
+    },
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    outfile: out,
+    logLevel: 'silent',
+    define: { ...INTL_SUBSTITUTE.define, 'import.meta.url': '__u' },
+    banner: { js: 'var __u = require("node:url").pathToFileURL(__filename).href;' },
+    inject,
+  })
+  const res = spawnSync(process.execPath, [out], { encoding: 'utf8', timeout: 30_000 })
+  return { code: res.status, out: res.stdout || res.stderr, js: readFileSync(out, 'utf8') }
 }
-const OFFSET: Intl.DateTimeFormatOptions = { timeZone: 'UTC', timeZoneName: 'shortOffset' }
 
 // Midnights, year and leap-day edges, the epoch, and a spread of ordinary instants.
 const INSTANTS = [
@@ -34,34 +51,55 @@ const INSTANTS = [
 ]
 
 describe('UTC DateTimeFormat without ICU', () => {
-  it('gives the same parts as ICU for node-cron date parts', () => {
-    const real = new Intl.DateTimeFormat('en-US', PARTS)
-    const ours = new DateTimeFormat('en-US', PARTS)
-    expect(ours).not.toBeInstanceOf(Intl.DateTimeFormat)
-    for (const t of INSTANTS) {
-      expect(ours.formatToParts(new Date(t)), new Date(t).toISOString()).toEqual(real.formatToParts(new Date(t)))
-      expect(ours.format(t)).toBe(real.format(t))
-    }
-  })
+  let requests: Request[] = []
 
-  it('gives the same parts for the offset request (UTC is spelled GMT or GMT+0 by ICU versions)', () => {
-    const real = new Intl.DateTimeFormat('en-US', OFFSET)
-    const ours = new DateTimeFormat('en-US', OFFSET)
-    for (const t of INSTANTS) {
-      const r = real.formatToParts(t)
-      const o = ours.formatToParts(t)
-      expect(o.filter((p) => p.type !== 'timeZoneName')).toEqual(r.filter((p) => p.type !== 'timeZoneName'))
-      expect(r.find((p) => p.type === 'timeZoneName')?.value).toMatch(/^GMT(\+0)?$/)
-      expect(o.find((p) => p.type === 'timeZoneName')?.value).toBe('GMT')
+  beforeAll(async () => {
+    // A recording stand-in: what does node-cron ask Intl for?
+    const recorder = join(dir, 'recorder.js')
+    writeFileSync(
+      recorder,
+      `export function __interdictDateTimeFormat(l, o) {
+        const seen = (globalThis.__seen ??= [])
+        if (!seen.some((s) => JSON.stringify(s) === JSON.stringify([l, o]))) seen.push([l, o])
+        return new globalThis.Intl.DateTimeFormat(l, o)
+      }`,
+    )
+    const run = await runCron([recorder], 1.5)
+    expect(run.code, run.out).toBe(0)
+    requests = (JSON.parse(run.out) as { seen: Request[] }).seen
+    // Date parts on every tick, and the zone offset.
+    expect(requests.map(([, o]) => Boolean(o.timeZoneName)).sort()).toEqual([false, true])
+  }, 60_000)
+
+  it("answers node-cron's requests itself, part for part as ICU does", () => {
+    for (const [locale, options] of requests) {
+      const real = new Intl.DateTimeFormat(locale, options)
+      const ours = new DateTimeFormat(locale, options)
+      expect(ours, JSON.stringify(options)).not.toBeInstanceOf(Intl.DateTimeFormat)
+      for (const t of INSTANTS) {
+        const r = real.formatToParts(t)
+        const o = ours.formatToParts(new Date(t))
+        // ICU versions spell UTC's short offset GMT or GMT+0 (node-cron reads both as Z); ours says GMT.
+        const zone = (ps: Intl.DateTimeFormatPart[]) => ps.find((p) => p.type === 'timeZoneName')?.value
+        if (options.timeZoneName) {
+          expect(zone(r)).toMatch(/^GMT(\+0)?$/)
+          expect(zone(o)).toBe('GMT')
+        }
+        const rest = (ps: Intl.DateTimeFormatPart[]) => ps.filter((p) => p.type !== 'timeZoneName')
+        expect(rest(o), new Date(t).toISOString()).toEqual(rest(r))
+        if (!options.timeZoneName) expect(ours.format(t)).toBe(real.format(t))
+      }
     }
   })
 
   it('hands every other request to the real Intl', () => {
+    const parts = requests.find(([, o]) => !o.timeZoneName)?.[1] as Intl.DateTimeFormatOptions
     for (const [loc, opts] of [
-      ['en-US', { ...PARTS, timeZone: 'Europe/Kyiv' }],
+      ['en-US', { ...parts, timeZone: 'Europe/Kyiv' }],
+      ['en-US', { ...parts, timeZone: undefined }],
       ['en-US', undefined],
-      ['uk-UA', PARTS],
-      ['en-US', { ...PARTS, era: 'short' }],
+      ['uk-UA', parts],
+      ['en-US', { ...parts, era: 'short' }],
       [undefined, { timeZone: 'UTC' }],
     ] as const) {
       const f = new DateTimeFormat(loc, opts as Intl.DateTimeFormatOptions)
@@ -73,42 +111,17 @@ describe('UTC DateTimeFormat without ICU', () => {
       Intl.DateTimeFormat().resolvedOptions().timeZone,
     )
     expect(DateTimeFormat.supportedLocalesOf(['en-US'])).toEqual(['en-US'])
-    expect(() => new DateTimeFormat('en-US', PARTS).formatToParts(Number.NaN)).toThrow(RangeError)
+    expect(() => new DateTimeFormat('en-US', parts).formatToParts(Number.NaN)).toThrow(RangeError)
   })
 
   it('bundled as the binaries are, node-cron runs a UTC schedule on it every second', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'interdict-utc-'))
-    try {
-      const out = join(dir, 'cron.cjs')
-      await esbuild.build({
-        stdin: {
-          contents: `import { schedule } from 'node-cron'
-            let n = 0
-            const t = schedule('* * * * * *', () => { n++ }, { timezone: 'Etc/UTC' })
-            setTimeout(() => { t.destroy(); console.log(JSON.stringify({ n })) }, 3500)`,
-          resolveDir: ROOT,
-          loader: 'ts',
-        },
-        bundle: true,
-        platform: 'node',
-        format: 'cjs',
-        outfile: out,
-        logLevel: 'silent',
-        define: { ...INTL_SUBSTITUTE.define, 'import.meta.url': '__u' },
-        banner: { js: 'var __u = require("node:url").pathToFileURL(__filename).href;' },
-        inject: INTL_SUBSTITUTE.inject,
-      })
-      // Every Intl.DateTimeFormat in the bundle goes through the substitute (which alone reaches globalThis.Intl).
-      const js = readFileSync(out, 'utf8')
-      expect(js).toMatch(/new __interdictDateTimeFormat\("en-US"/)
-      expect(js.match(/(?<![.\w])Intl\.DateTimeFormat\b/g) ?? []).toEqual([])
-      const res = spawnSync(process.execPath, [out], { encoding: 'utf8', timeout: 20_000 })
-      expect(res.status, res.stderr).toBe(0)
-      const { n } = JSON.parse(res.stdout) as { n: number }
-      expect(n).toBeGreaterThanOrEqual(2)
-      expect(n).toBeLessThanOrEqual(4)
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
+    const run = await runCron(INTL_SUBSTITUTE.inject, 3.5)
+    // Every Intl.DateTimeFormat in the bundle goes through the substitute (which alone reaches globalThis.Intl).
+    expect(run.js).toMatch(/new __interdictDateTimeFormat\("en-US"/)
+    expect(run.js.match(/(?<![.\w])Intl\.DateTimeFormat\b/g) ?? []).toEqual([])
+    expect(run.code, run.out).toBe(0)
+    const { n } = JSON.parse(run.out) as { n: number }
+    expect(n).toBeGreaterThanOrEqual(2)
+    expect(n).toBeLessThanOrEqual(4)
   })
 })
