@@ -96,6 +96,31 @@ function emptyPlugin(names: readonly string[]): esbuild.Plugin {
   }
 }
 
+/**
+ * axios without the web globals. Reading `fetch`, `Request` or `FormData` makes Node load its built-in undici: ~10 MB
+ * resident for an agent whose axios always takes the http adapter. Two places in axios read them as it loads: the
+ * fetch adapter (replaced by a stub: that adapter is never chosen in Node) and the FormData check in utils.js (left
+ * without the constructor: axios then recognises form data by its tag, and Interdict sends none). A change in axios
+ * that moves either fails the build here rather than silently costing the memory again.
+ */
+export function axiosWithoutWebGlobals(): esbuild.Plugin {
+  const formData = "const FormDataCtor = typeof G.FormData !== 'undefined' ? G.FormData : undefined;"
+  return {
+    name: 'interdict-axios-web-globals',
+    setup(b) {
+      b.onLoad({ filter: /[\\/]axios[\\/]lib[\\/]adapters[\\/]fetch\.js$/ }, () => ({
+        contents: 'export const getFetch = () => false\nexport default false\n',
+        loader: 'js',
+      }))
+      b.onLoad({ filter: /[\\/]axios[\\/]lib[\\/]utils\.js$/ }, (args) => {
+        const js = readFileSync(args.path, 'utf8')
+        if (!js.includes(formData)) throw new Error(`${args.path}: the FormData check changed; update build/bundle.ts`)
+        return { contents: js.replace(formData, 'const FormDataCtor = undefined;'), loader: 'js' }
+      })
+    },
+  }
+}
+
 /** \uXXXX for every non-ASCII UTF-16 unit: the same meaning in strings, regex literals, identifiers and comments. */
 export function asciiOnly(js: string): string {
   return js.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
@@ -145,7 +170,7 @@ export async function bundle(
     },
     inject: INTL_SUBSTITUTE.inject,
     banner: { js: 'var __interdict_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
-    plugins: [entryPlugin(join(ROOT, entry)), emptyPlugin(EMPTY_MODULES), ...extraPlugins],
+    plugins: [entryPlugin(join(ROOT, entry)), emptyPlugin(EMPTY_MODULES), axiosWithoutWebGlobals(), ...extraPlugins],
   })
   const out = result.outputFiles[0]
   if (!out || result.outputFiles.length !== 1) throw new Error(`esbuild wrote ${result.outputFiles.length} files`)
