@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { REPO, waitFor } from '../helpers.js'
+import { runCtl, spawnServer } from '../server/process.js'
 import { buildLinuxX64, cannotBuild } from './linux-x64.js'
 
 const skip = await cannotBuild()
@@ -73,6 +74,56 @@ describe.skipIf(skip !== undefined)('standalone agent binary (linux-x64)', () =>
     const out = JSON.parse(res.stdout) as { findings: { appId: string; evidence: { pid?: number } }[] }
     expect(out.findings.map((f) => [f.appId, f.evidence.pid])).toContainEqual(['smoke', pid])
   })
+
+  // The daemon path of the binary: its bundled axios (without the web globals) and node-cron (UTC, without ICU).
+  it('enrolls with a real server, runs as a daemon, kills a banned process that starts and reports it', async () => {
+    const admin = `idt_adm_binary_${tag}${randomBytes(12).toString('hex')}`
+    const server = await spawnServer(['--data-dir', join(dir, 'server')], { INTERDICT_ADMIN_TOKEN: admin })
+    let daemon: ChildProcess | undefined
+    try {
+      const ctl = async (...args: string[]) => {
+        const r = await runCtl(args, { INTERDICT_SERVER: server.url, INTERDICT_TOKEN: admin })
+        expect(r.code, r.stderr).toBe(0)
+        return r.stdout
+      }
+      const policy = join(dir, 'daemon-policy.yaml')
+      writeFileSync(
+        policy,
+        `id: daemon-ban\ntitle: Daemon ban\napps:\n  - id: daemon-smoke\n    name: Daemon smoke\n    match:\n` +
+          `      processNames: [${banned}-d]\nassignments:\n  military: { actions: [report, kill] }\n`,
+      )
+      await ctl('class', 'create', 'military')
+      await ctl('policy', 'push', policy)
+      const { secret } = JSON.parse(await ctl('enroll-secret', 'create', '--class', 'military', '--json')) as {
+        secret: string
+      }
+      const state = join(dir, 'agent-state')
+      const enrolled = run(['enroll', '--server', server.url, '--secret', secret, '--state-dir', state])
+      expect(enrolled.status, enrolled.stderr).toBe(0)
+      daemon = spawn(bin, ['run', '--state-dir', state], { stdio: 'ignore' })
+      await waitFor(() => existsSync(join(state, 'status.json')) || undefined, 15_000)
+
+      const copy = join(dir, `${banned}-d`)
+      copyFileSync('/bin/sleep', copy)
+      chmodSync(copy, 0o755)
+      const victim = spawn(copy, ['60'], { stdio: 'ignore' })
+      const died = new Promise<string | null>((resolve) => victim.once('exit', (_code, signal) => resolve(signal)))
+      // Killed by the agent: TERM first, KILL if it does not go.
+      expect(['SIGTERM', 'SIGKILL']).toContain(await died)
+      const findings = await waitFor(async () => {
+        const out = await ctl('findings', '--app', 'daemon-smoke', '--format', 'json')
+        return out.includes('daemon-smoke') ? out : undefined
+      }, 15_000)
+      expect(findings).toContain('"kill"')
+
+      daemon.kill('SIGTERM')
+      const code = await new Promise((resolve) => daemon?.once('exit', (c) => resolve(c)))
+      expect(code).toBe(0)
+    } finally {
+      if (daemon?.exitCode === null) daemon.kill('SIGKILL')
+      await server.stop()
+    }
+  }, 90_000)
 
   it('scans with its embedded catalogue', () => {
     const res = run(['scan', '--json'])
