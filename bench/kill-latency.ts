@@ -11,7 +11,7 @@ import { type ChildProcess, fork, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { copyFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import { report } from './lib.js'
 import { AGENT_EXEC_ARGV } from '../build/sea.js'
@@ -165,30 +165,18 @@ async function main() {
 }
 
 /**
- * Bundle the agent like build/ does and run it on plain node with the binary's flags; fall back to the tsx loader if
- * bundling fails.
+ * Bundle the agent as build/ does (build/bundle.ts: the same plugins and substitutions) and run it on plain node with
+ * the binary's flags; fall back to the tsx loader if bundling fails.
  */
 async function startAgent(dir: string, state: string): Promise<ChildProcess> {
   const entry = fileURLToPath(new URL('./agent-child.ts', import.meta.url))
-  const out = join(dir, 'agent.mjs')
   // The V8 flags the standalone binary starts the agent with (interpreter only, small heap): latency and idle CPU as
   // shipped.
   let execArgv: string[] = [...AGENT_EXEC_ARGV]
-  let file = out
+  let file: string
   try {
-    const { build } = await import('esbuild')
-    await build({
-      entryPoints: [entry],
-      outfile: out,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      // Native or optional modules stay external; they resolve from the checkout's node_modules.
-      external: ['better-sqlite3', 'pg', 'fastify', '@fastify/*'],
-      banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
-      logLevel: 'error',
-    })
+    const { bundle, ROOT } = await import('../build/bundle.js')
+    file = (await bundle(relative(ROOT, entry), join(dir, 'agent.cjs'))).file
   } catch (err) {
     console.warn(`note: esbuild bundling failed (${(err as Error).message}); agent runs under tsx (RSS inflated)`)
     file = entry
