@@ -22,6 +22,8 @@ const SCRIPTS: [string, string[]][] = [
   ['scan.ts', []],
   ['agent-rss.ts', []],
   ['kill-latency.ts', []],
+  // What this machine serves with no Interdict logic: the server rows read against it.
+  ['server/baseline.ts', []],
   ['server/reports.ts', []],
   ['server/reports.ts', ['--pg']],
   ['server/reports.ts', ['--binary', join('build/out', outputName('interdict-server', 'linux-x64'))]],

@@ -1,0 +1,127 @@
+// A constant-rate load generator: requests go out on a fixed schedule (i / rate seconds after the start), each on a
+// free keep-alive connection, and latency is counted from the scheduled time, so time spent waiting for a connection
+// counts against the server (no coordinated omission, as in wrk2). autocannon's rate limit sends each connection's
+// quota for the second back to back and then pauses, which is a closed loop in bursts, not a sustained rate.
+// Raw sockets and pre-built requests keep it cheap: it shares the 2 cores with the server.
+import { connect, type Socket } from 'node:net'
+
+export interface PacedResult {
+  sent: number
+  ok: number
+  bad: number
+  /** Requests per second answered over the run. */
+  rps: number
+  p50: number
+  p90: number
+  p99: number
+  max: number
+}
+
+interface Conn {
+  socket: Socket
+  buf: Buffer
+  /** Scheduled time of the request in flight; undefined when idle. */
+  due: number | undefined
+}
+
+/** Send `rate` requests/s for `seconds` over `connections` sockets; `request(i)` returns the i-th raw HTTP request. */
+export async function paced(opts: {
+  url: string
+  rate: number
+  seconds: number
+  connections: number
+  request: (i: number) => Buffer
+}): Promise<PacedResult> {
+  const { hostname, port } = new URL(opts.url)
+  const latencies: number[] = []
+  let ok = 0
+  let bad = 0
+  const waiting: number[] = [] // scheduled times of requests no connection was free for
+  const idle: Conn[] = []
+  let issued = 0
+  let finish: (() => void) | undefined
+
+  const send = (c: Conn, due: number) => {
+    c.due = due
+    c.socket.write(opts.request(issued++))
+  }
+  const onDone = (c: Conn, status: number) => {
+    latencies.push(performance.now() - (c.due as number))
+    if (status >= 200 && status < 300) ok++
+    else bad++
+    c.due = undefined
+    const next = waiting.shift()
+    if (next !== undefined) send(c, next)
+    else idle.push(c)
+    if (finish && ok + bad === issued) finish()
+  }
+  // One response at a time per connection: status line, headers up to CRLFCRLF, then Content-Length bytes.
+  const onData = (c: Conn, chunk: Buffer) => {
+    c.buf = c.buf.length ? Buffer.concat([c.buf, chunk]) : chunk
+    for (;;) {
+      const end = c.buf.indexOf('\r\n\r\n')
+      if (end < 0) return
+      const head = c.buf.subarray(0, end).toString('latin1')
+      const len = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0)
+      if (c.buf.length < end + 4 + len) return
+      c.buf = c.buf.subarray(end + 4 + len)
+      onDone(c, Number(head.slice(9, 12)))
+    }
+  }
+
+  const conns = await Promise.all(
+    Array.from(
+      { length: opts.connections },
+      () =>
+        new Promise<Conn>((resolve, reject) => {
+          const socket = connect({ host: hostname, port: Number(port), noDelay: true })
+          const c: Conn = { socket, buf: Buffer.alloc(0), due: undefined }
+          socket.once('connect', () => resolve(c))
+          socket.once('error', reject)
+          socket.on('data', (d) => onData(c, d))
+        }),
+    ),
+  )
+  idle.push(...conns)
+
+  const start = performance.now()
+  const total = Math.round(opts.rate * opts.seconds)
+  let scheduled = 0
+  await new Promise<void>((resolve) => {
+    const tick = setInterval(() => {
+      const now = performance.now()
+      const dueCount = Math.min(total, Math.floor(((now - start) * opts.rate) / 1000))
+      for (; scheduled < dueCount; scheduled++) {
+        const due = start + (scheduled * 1000) / opts.rate
+        const c = idle.pop()
+        if (c) send(c, due)
+        else waiting.push(due)
+      }
+      if (scheduled >= total) {
+        clearInterval(tick)
+        resolve()
+      }
+    }, 1)
+  })
+  // Let what is in flight finish (bounded).
+  if (ok + bad < total) {
+    await new Promise<void>((resolve) => {
+      finish = resolve
+      setTimeout(resolve, 30_000).unref()
+    })
+  }
+  const elapsed = (performance.now() - start) / 1000
+  for (const c of conns) c.socket.destroy()
+  const sorted = latencies.sort((a, b) => a - b)
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
+  return {
+    sent: issued,
+    ok,
+    bad: bad + (total - ok - bad),
+    rps: ok / elapsed,
+    p50: at(0.5),
+    p90: at(0.9),
+    p99: at(0.99),
+    max: sorted[sorted.length - 1] ?? Number.NaN,
+  }
+}
