@@ -4,9 +4,9 @@
 // quota for the second back to back and then pauses, which is a closed loop in bursts, not a sustained rate.
 // Raw sockets and pre-built requests keep it cheap: it shares the 2 cores with the server.
 import { connect, type Socket } from 'node:net'
+import { percentile } from '../lib.js'
 
 export interface PacedResult {
-  sent: number
   ok: number
   bad: number
   /** Requests per second answered over the run. */
@@ -112,16 +112,13 @@ export async function paced(opts: {
   }
   const elapsed = (performance.now() - start) / 1000
   for (const c of conns) c.socket.destroy()
-  const sorted = latencies.sort((a, b) => a - b)
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
   return {
-    sent: issued,
     ok,
-    bad: bad + (total - ok - bad),
+    bad: total - ok, // unanswered ones included
     rps: ok / elapsed,
-    p50: at(0.5),
-    p90: at(0.9),
-    p99: at(0.99),
-    max: sorted[sorted.length - 1] ?? Number.NaN,
+    p50: percentile(latencies, 50),
+    p90: percentile(latencies, 90),
+    p99: percentile(latencies, 99),
+    max: percentile(latencies, 100),
   }
 }

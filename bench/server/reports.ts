@@ -14,7 +14,7 @@ const connections = sized('connections', 100, 100)
 const rounds = sized('rounds', 3, 1)
 const nDevices = sized('devices', 500, 100)
 const pipelining = sized('pipelining', 1, 1)
-/** The open-loop round's offered rate (the target's 5,000/s; --rate to see latency at other loads). */
+/** The paced round's rate (the target's 5,000/s; --rate to see latency at other loads). */
 const TARGET_RATE = sized('rate', 5000, 5000)
 
 const srv = await benchServer({ postgres })
@@ -63,7 +63,8 @@ try {
         (bad ? `, ${bad} failed` : ''),
     )
   }
-  let offered: (PacedResult & { serverCores: number; clientCores: number }) | undefined
+  /** The paced round's result (SQLite only). */
+  let o: PacedResult | undefined
   if (!postgres) {
     const { host } = new URL(srv.url)
     const heads = tokens.map(
@@ -83,7 +84,7 @@ try {
         },
       }),
     )
-    offered = { ...result, serverCores, clientCores }
+    o = result
     console.log(
       `paced ${TARGET_RATE}/s: ${result.rps.toFixed(0)} reports/s answered, p50 ${result.p50.toFixed(1)} ms, ` +
         `p90 ${result.p90.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, max ${result.max.toFixed(0)} ms; ` +
@@ -110,7 +111,6 @@ try {
     unit: 'ms',
     spread: `p50 ${median(p50)} ms (closed loop, ${connections} conns)`,
   })
-  const o = offered
   if (o) {
     const sustained = o.rps >= TARGET_RATE * 0.97 && o.bad === 0
     report({

@@ -1,14 +1,13 @@
 // The ICU-free Intl.DateTimeFormat of the binaries: node-cron's own requests (recorded from node-cron, so a change in
 // node-cron shows here) are answered part-for-part as ICU answers them, everything else by the real Intl, and node-cron
 // bundled with it still fires on time.
-import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import * as esbuild from 'esbuild'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { __interdictDateTimeFormat as DateTimeFormat } from '../../agent/utc-date-format.js'
-import { INTL_SUBSTITUTE, ROOT } from '../../build/bundle.js'
+import { INTL_SUBSTITUTE } from '../../build/bundle.js'
+import { runBundled } from '../build/run-bundled.js'
 
 type Request = [string, Intl.DateTimeFormatOptions]
 
@@ -16,28 +15,18 @@ const dir = mkdtempSync(join(tmpdir(), 'interdict-utc-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 /** Bundle a script that runs node-cron for a few ticks, with `inject` standing in for Intl.DateTimeFormat; run it. */
-async function runCron(inject: string[], seconds: number): Promise<{ code: number | null; out: string; js: string }> {
-  const out = join(dir, `cron-${Math.random().toString(36).slice(2)}.cjs`)
-  await esbuild.build({
-    stdin: {
-      contents: `import { schedule } from 'node-cron'
-        let n = 0
-        const t = schedule('* * * * * *', () => { n++ }, { timezone: 'Etc/UTC' })
-        setTimeout(() => { t.destroy(); console.log(JSON.stringify({ n, seen: globalThis.__seen ?? [] })) }, ${seconds * 1000})`,
-      resolveDir: ROOT,
-      loader: 'ts',
+function runCron(inject: string[], seconds: number) {
+  return runBundled(
+    `import { schedule } from 'node-cron'
+    let n = 0
+    const t = schedule('* * * * * *', () => { n++ }, { timezone: 'Etc/UTC' })
+    setTimeout(() => { t.destroy(); console.log(JSON.stringify({ n, seen: globalThis.__seen ?? [] })) }, ${seconds * 1000})`,
+    {
+      define: { ...INTL_SUBSTITUTE.define, 'import.meta.url': '__u' },
+      banner: { js: 'var __u = require("node:url").pathToFileURL(__filename).href;' },
+      inject,
     },
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    outfile: out,
-    logLevel: 'silent',
-    define: { ...INTL_SUBSTITUTE.define, 'import.meta.url': '__u' },
-    banner: { js: 'var __u = require("node:url").pathToFileURL(__filename).href;' },
-    inject,
-  })
-  const res = spawnSync(process.execPath, [out], { encoding: 'utf8', timeout: 30_000 })
-  return { code: res.status, out: res.stdout || res.stderr, js: readFileSync(out, 'utf8') }
+  )
 }
 
 // Midnights, year and leap-day edges, the epoch, and a spread of ordinary instants.
@@ -65,8 +54,8 @@ describe('UTC DateTimeFormat without ICU', () => {
       }`,
     )
     const run = await runCron([recorder], 1.5)
-    expect(run.code, run.out).toBe(0)
-    requests = (JSON.parse(run.out) as { seen: Request[] }).seen
+    expect(run.status, run.stderr).toBe(0)
+    requests = (JSON.parse(run.stdout) as { seen: Request[] }).seen
     // Date parts on every tick, and the zone offset.
     expect(requests.map(([, o]) => Boolean(o.timeZoneName)).sort()).toEqual([false, true])
   }, 60_000)
@@ -119,8 +108,8 @@ describe('UTC DateTimeFormat without ICU', () => {
     // Every Intl.DateTimeFormat in the bundle goes through the substitute (which alone reaches globalThis.Intl).
     expect(run.js).toMatch(/new __interdictDateTimeFormat\("en-US"/)
     expect(run.js.match(/(?<![.\w])Intl\.DateTimeFormat\b/g) ?? []).toEqual([])
-    expect(run.code, run.out).toBe(0)
-    const { n } = JSON.parse(run.out) as { n: number }
+    expect(run.status, run.stderr).toBe(0)
+    const { n } = JSON.parse(run.stdout) as { n: number }
     expect(n).toBeGreaterThanOrEqual(2)
     expect(n).toBeLessThanOrEqual(4)
   })

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { REPO, waitFor } from '../helpers.js'
+import { startBanned } from '../actions/helpers.js'
+import { ADMIN } from '../server/helpers.js'
 import { runCtl, spawnServer } from '../server/process.js'
 import { buildLinuxX64, cannotBuild } from './linux-x64.js'
 
@@ -77,12 +79,11 @@ describe.skipIf(skip !== undefined)('standalone agent binary (linux-x64)', () =>
 
   // The daemon path of the binary: its bundled axios (without the web globals) and node-cron (UTC, without ICU).
   it('enrolls with a real server, runs as a daemon, kills a banned process that starts and reports it', async () => {
-    const admin = `idt_adm_binary_${tag}${randomBytes(12).toString('hex')}`
-    const server = await spawnServer(['--data-dir', join(dir, 'server')], { INTERDICT_ADMIN_TOKEN: admin })
+    const server = await spawnServer(['--data-dir', join(dir, 'server')], { INTERDICT_ADMIN_TOKEN: ADMIN })
     let daemon: ChildProcess | undefined
     try {
       const ctl = async (...args: string[]) => {
-        const r = await runCtl(args, { INTERDICT_SERVER: server.url, INTERDICT_TOKEN: admin })
+        const r = await runCtl(args, { INTERDICT_SERVER: server.url, INTERDICT_TOKEN: ADMIN })
         expect(r.code, r.stderr).toBe(0)
         return r.stdout
       }
@@ -103,10 +104,7 @@ describe.skipIf(skip !== undefined)('standalone agent binary (linux-x64)', () =>
       daemon = spawn(bin, ['run', '--state-dir', state], { stdio: 'ignore' })
       await waitFor(() => existsSync(join(state, 'status.json')) || undefined, 15_000)
 
-      const copy = join(dir, `${banned}-d`)
-      copyFileSync('/bin/sleep', copy)
-      chmodSync(copy, 0o755)
-      const victim = spawn(copy, ['60'], { stdio: 'ignore' })
+      const victim = startBanned(dir, `${banned}-d`)
       const died = new Promise<string | null>((resolve) => victim.once('exit', (_code, signal) => resolve(signal)))
       // Killed by the agent: TERM first, KILL if it does not go.
       expect(['SIGTERM', 'SIGKILL']).toContain(await died)

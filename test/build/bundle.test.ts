@@ -1,15 +1,9 @@
 // Bundle-time changes to dependencies (build/bundle.ts), checked on real bundles run by Node: axios, bundled without
 // the web globals, still posts JSON over its http adapter and never makes Node load undici.
-import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import * as esbuild from 'esbuild'
-import { afterAll, describe, expect, it } from 'vitest'
-import { axiosWithoutWebGlobals, ROOT } from '../../build/bundle.js'
-
-const dir = mkdtempSync(join(tmpdir(), 'interdict-bundle-'))
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+import type * as esbuild from 'esbuild'
+import { describe, expect, it } from 'vitest'
+import { axiosWithoutWebGlobals } from '../../build/bundle.js'
+import { runBundled } from './run-bundled.js'
 
 // A JSON POST and a GET against a local server, then: what came back, and did Node load its undici?
 const SCRIPT = `import axios from 'axios'
@@ -27,17 +21,7 @@ const srv = http.createServer((req, res) => {
 })`
 
 async function run(plugins: esbuild.Plugin[]) {
-  const out = join(dir, `axios-${plugins.length}.cjs`)
-  await esbuild.build({
-    stdin: { contents: SCRIPT, resolveDir: ROOT, loader: 'js' },
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    outfile: out,
-    logLevel: 'silent',
-    plugins,
-  })
-  const res = spawnSync(process.execPath, [out], { encoding: 'utf8', timeout: 30_000 })
+  const res = await runBundled(SCRIPT, { plugins })
   expect(res.status, res.stderr).toBe(0)
   return JSON.parse(res.stdout) as { posted: { type: string; body: string }; got: number; undici: boolean }
 }
