@@ -1,11 +1,12 @@
 // Shared bench helpers: run the real server in its own process (the load generator stays in this one), enroll devices,
 // make ~1 KB reports with 3 findings, take medians, and account the CPU each side used (the generator shares the two
 // cores with the server, so requests per server CPU-second is the figure that does not depend on the generator).
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
+import { timeOrderedUuid } from '../../agent/sync/outbox.js'
 import { type ServerProcess, spawnServer as spawnPlain } from '../../test/server/process.js'
 
 export const ADMIN = `idt_adm_bench_${randomBytes(12).toString('hex')}`
@@ -180,9 +181,9 @@ const REPORT_TEMPLATE = (() => {
   }).split(/"@(?:ID|AT)@"/)
 })()
 
-/** A realistic report: ~1 KB JSON, 3 findings with evidence and their actions (cheap to make: the load generator
- * must not be what limits the measurement). */
+/** A realistic report: ~1 KB JSON, 3 findings with evidence and their actions, with a reportId made as the agent
+ * makes it (cheap to make: the load generator must not be what limits the measurement). */
 export function makeReport(): string {
   const [a, b, c] = REPORT_TEMPLATE
-  return `${a}"${randomUUID()}"${b}"${new Date().toISOString()}"${c}`
+  return `${a}"${timeOrderedUuid()}"${b}"${new Date().toISOString()}"${c}`
 }

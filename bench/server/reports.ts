@@ -1,6 +1,6 @@
 // Report ingestion: sustained POST /api/v1/reports (~1 KB, 3 findings) against a server in its own process.
 // Usage: npx tsx bench/server/reports.ts [--pg] [--seconds 10] [--connections 100] [--rounds 3] [--devices 500]
-//   [--pipelining 1] [--rate 5000] [--profile DIR] [--binary build/out/interdict-server-linux-x64]
+//   [--pipelining 1] [--rate 5000] [--warmup 2] [--profile DIR] [--binary build/out/interdict-server-linux-x64]
 // Besides the client's view (autocannon: reports/s, latency) it prints the CPU each process used: autocannon runs in
 // this process on the same 2 cores, so "per server core-second" is the server's own capacity.
 import autocannon from 'autocannon'
@@ -16,6 +16,8 @@ const nDevices = sized('devices', 500, 100)
 const pipelining = sized('pipelining', 1, 1)
 /** The paced round's rate (the target's 5,000/s; --rate to see latency at other loads). */
 const TARGET_RATE = sized('rate', 5000, 5000)
+/** Seconds the paced round runs at that rate before it starts counting (./paced.ts). */
+const WARMUP = sized('warmup', 2, 1)
 
 const srv = await benchServer({ postgres })
 try {
@@ -77,6 +79,7 @@ try {
         url: srv.url,
         rate: TARGET_RATE,
         seconds,
+        warmup: WARMUP,
         connections,
         request: (i) => {
           const body = makeReport()

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { backoffDelay } from '../../agent/sync/backoff.js'
-import { Outbox, type OutboxItem, planDrops } from '../../agent/sync/outbox.js'
+import { Outbox, type OutboxItem, planDrops, timeOrderedUuid } from '../../agent/sync/outbox.js'
 
 let dir: string
 beforeEach(async () => {
@@ -31,6 +31,17 @@ describe('outbox', () => {
     const skewed = await Outbox.open(dir, { clock: () => 1000 })
     await skewed.enqueue('report', R, { n: 20 })
     expect((await skewed.items()).map((i) => i.body.n)).toEqual([...Array(21).keys()])
+  })
+
+  it('gives items UUIDv7 ids (RFC 9562): version 7, variant 10, the time in the first 48 bits, ordered by time', () => {
+    const t = Date.UTC(2026, 10, 29, 12, 0, 0, 123)
+    const id = timeOrderedUuid(t)
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    expect(Number.parseInt(id.replace(/-/g, '').slice(0, 12), 16)).toBe(t)
+    // Later milliseconds sort later as strings (what keeps the server's reportId index appending at its end).
+    const ids = [t + 1, t + 2, t + 1000, t + 86_400_000].map((ms) => timeOrderedUuid(ms))
+    expect([...ids].sort()).toEqual(ids)
+    expect(new Set(Array.from({ length: 1000 }, () => timeOrderedUuid(t))).size).toBe(1000)
   })
 
   it('removes an item only once delivered, sends in order, and stops at the first retry', async () => {
