@@ -99,13 +99,14 @@ try {
   const db = (postgres ? 'PostgreSQL' : 'SQLite') + (flag('binary') ? ', server binary' : '')
   const med = median(rps)
   const medP99 = median(p99)
+  // The issue's 5,000/s target is for the embedded default; for PostgreSQL it gave reference figures only.
   report({
     measure: `reports/s, ${db}, ${connections} connections`,
-    target: '>= 5000/s',
+    target: postgres ? '-' : '>= 5000/s',
     median: med,
     unit: '/s',
     spread: `min ${Math.min(...rps).toFixed(0)} max ${Math.max(...rps).toFixed(0)}`,
-    pass: med >= 5000,
+    ...(postgres ? {} : { pass: med >= 5000 }),
   })
   report({
     measure: `report p99 latency at capacity, ${db}`,

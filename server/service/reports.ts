@@ -3,11 +3,13 @@
 // means durable). One fsync per batch instead of per report is what makes thousands of reports/s possible with
 // synchronous=FULL. A batch that fails is retried one operation at a time, so one bad report cannot sink the rest.
 // SQLite batches go to the writer thread of storage/sqlite-ingest.ts (prepared statements, own connection);
-// PostgreSQL batches are multi-row Kysely inserts below. While one batch is written the next one collects.
+// PostgreSQL batches are multi-row inserts and one multi-row update below. While one batch is written the next
+// one collects.
+import { sql } from 'kysely'
 import type { HeartbeatBody, ReportAction, ReportBody, ReportFinding } from '../protocol.js'
 import type { Db, Storage } from '../storage/db.js'
 import type { StoredStatus } from '../storage/schema.js'
-import type { IngestWrite, IngestWriter, Outcome, ReportWrite } from '../storage/sqlite-ingest.js'
+import type { HeartbeatWrite, IngestWrite, IngestWriter, Outcome, ReportWrite } from '../storage/sqlite-ingest.js'
 import { ApiError, badRequest } from './util.js'
 
 // Actions that take the app off the device; `report` and `notify` change nothing on it.
@@ -293,48 +295,43 @@ async function writeBatch(trx: Db, ops: IngestWrite[]): Promise<Outcome[]> {
   for (const part of chunk(findingRows, 1000)) await trx.insertInto('findings').values(part).execute()
 
   // Device status follows the newest report by scan time; a late report from an outbox only refreshes last_seen.
+  // One statement for every device of the batch (one round trip, not one per device): each SET sees the row as it
+  // was, so `newer` is worked out once per row against the old values.
   const latest = new Map<string, ReportWrite>()
   for (const op of fresh) {
     const cur = latest.get(op.deviceId)
     if (!cur || op.scannedAt >= cur.scannedAt) latest.set(op.deviceId, op)
   }
-  for (const op of latest.values()) {
-    const r = await trx
-      .updateTable('devices')
-      .set({
-        status: op.status,
-        open_findings: op.open,
-        last_report_at: op.scannedAt,
-        last_report_id: op.body.reportId,
-        bundle_version: op.body.bundleVersion,
-        last_seen: op.at,
-      })
-      .where('id', '=', op.deviceId)
-      .where('status', '<>', 'revoked')
-      .where((eb) => eb.or([eb('last_report_at', 'is', null), eb('last_report_at', '<=', op.scannedAt)]))
-      .executeTakeFirst()
-    if (r.numUpdatedRows === 0n) {
-      await trx
-        .updateTable('devices')
-        .set({ last_seen: op.at })
-        .where('id', '=', op.deviceId)
-        .where('last_seen', '<', op.at)
-        .execute()
-    }
+  if (latest.size > 0) {
+    const rows = [...latest.values()].map(
+      (op) =>
+        sql`(${op.deviceId}, ${op.status}, ${op.open}::int, ${op.scannedAt}::bigint, ${op.body.reportId},
+        ${op.body.bundleVersion}::int, ${op.at}::bigint)`,
+    )
+    const newer = sql`(d.status <> 'revoked' and (d.last_report_at is null or d.last_report_at <= v.scanned_at))`
+    await sql`update devices as d set
+        status = case when ${newer} then v.status else d.status end,
+        open_findings = case when ${newer} then v.open else d.open_findings end,
+        last_report_at = case when ${newer} then v.scanned_at else d.last_report_at end,
+        last_report_id = case when ${newer} then v.report_id else d.last_report_id end,
+        bundle_version = case when ${newer} then v.bundle_version else d.bundle_version end,
+        last_seen = case when ${newer} then v.at else greatest(d.last_seen, v.at) end
+      from (values ${sql.join(rows)}) as v (id, status, open, scanned_at, report_id, bundle_version, at)
+      where d.id = v.id`.execute(trx)
   }
-  for (const op of ops) {
-    if (op.kind !== 'heartbeat') continue
-    await trx
-      .updateTable('devices')
-      .set({
-        last_seen: op.at,
-        last_heartbeat_at: op.at,
-        bundle_version: op.body.bundleVersion,
-        agent_version: op.body.agentVersion,
-        health: JSON.stringify(op.body.health),
-      })
-      .where('id', '=', op.deviceId)
-      .execute()
+  // Heartbeats likewise, the last of each device in the batch winning (as it would one statement at a time).
+  const beats = new Map<string, HeartbeatWrite>()
+  for (const op of ops) if (op.kind === 'heartbeat') beats.set(op.deviceId, op)
+  if (beats.size > 0) {
+    const rows = [...beats.values()].map(
+      (op) =>
+        sql`(${op.deviceId}, ${op.at}::bigint, ${op.body.bundleVersion}::int, ${op.body.agentVersion},
+        ${JSON.stringify(op.body.health)})`,
+    )
+    await sql`update devices as d set last_seen = v.at, last_heartbeat_at = v.at, bundle_version = v.bundle_version,
+        agent_version = v.agent_version, health = v.health
+      from (values ${sql.join(rows)}) as v (id, at, bundle_version, agent_version, health)
+      where d.id = v.id`.execute(trx)
   }
   return outcomes
 }

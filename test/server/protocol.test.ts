@@ -176,6 +176,17 @@ describe.each(backends)('device protocol on %s', (backend) => {
     expect(await status(fixed!.deviceId)).toBe('remediated')
     expect(await status(pending!.deviceId)).toBe('pending')
     expect(await status(silent!.deviceId)).toBe('unknown')
+    // The late report refreshed last_seen only; the heartbeat set what it carries.
+    const row = async (id: string) =>
+      srv.ctx.storage.db.selectFrom('devices').selectAll().where('id', '=', id).executeTakeFirstOrThrow()
+    const f1 = await row(fixed!.deviceId)
+    expect(f1.last_report_id).toBe(killed.reportId)
+    expect(Number(f1.last_report_at)).toBe(Date.parse(killed.scannedAt))
+    expect(Date.now() - Number(f1.last_seen)).toBeLessThan(60_000)
+    const p1 = await row(pending!.deviceId)
+    expect(p1.agent_version).toBe('0.1.1')
+    expect(JSON.parse(p1.health as string)).toEqual({ status: 'ok', outbox: 0 })
+    expect(Number(p1.last_heartbeat_at)).toBeGreaterThan(Date.now() - 60_000)
 
     const sum = await call(srv.url, 'GET', '/api/v1/admin/compliance', { token: ADMIN })
     const std = sum.body.classes.find((c: { class: string }) => c.class === 'standard')
