@@ -17,7 +17,7 @@ import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
-import { report } from './lib.js'
+import { median, report } from './lib.js'
 import { AGENT_EXEC_ARGV } from '../build/sea.js'
 
 const { values } = parseArgs({
@@ -123,7 +123,6 @@ async function main() {
     await sleep(3000)
     const samples: number[] = []
     const bare: number[] = []
-    const net: number[] = []
     const windows = Math.max(1, Math.round(idleSec / 10))
     let before = await usage()
     let bareBefore = await timer.cpuMicros()
@@ -135,13 +134,12 @@ async function main() {
       const ms = performance.now() - t0
       samples.push(((after.cpuMicros - before.cpuMicros) / 1000 / ms) * 100)
       bare.push(((bareAfter - bareBefore) / 1000 / ms) * 100)
-      net.push(samples.at(-1)! - bare.at(-1)!)
       before = after
       bareBefore = bareAfter
     }
-    const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
+    const net = samples.map((s, i) => s - bare[i]!)
     const range = (xs: number[]) => `min ${Math.min(...xs).toFixed(2)} max ${Math.max(...xs).toFixed(2)}`
-    const med = mid(samples)
+    const med = median(samples)
     const u = await usage()
     const rssMb = u.rss / 1048576
     report({
@@ -155,9 +153,9 @@ async function main() {
     report({
       measure: 'calibration: bare Node waking every 200 ms, same flags',
       target: '-',
-      median: mid(bare),
+      median: median(bare),
       unit: '%',
-      spread: `${range(bare)}; agent above it: median ${mid(net).toFixed(2)}`,
+      spread: `${range(bare)}; agent above it: median ${median(net).toFixed(2)}`,
     })
     report({
       measure: 'agent daemon RSS (watching, after idle run)',
@@ -169,8 +167,8 @@ async function main() {
     })
     console.error(`idle CPU with ${procs} extra processes over ${idleSec} s (${windows} windows), % of one core:`)
     console.error(`  agent: median ${med.toFixed(2)}  ${range(samples)}`)
-    console.error(`  bare Node timer at the same 200 ms: median ${mid(bare).toFixed(2)}  ${range(bare)}`)
-    console.error(`  agent above the bare timer: median ${mid(net).toFixed(2)}  ${range(net)}`)
+    console.error(`  bare Node timer at the same 200 ms: median ${median(bare).toFixed(2)}  ${range(bare)}`)
+    console.error(`  agent above the bare timer: median ${median(net).toFixed(2)}  ${range(net)}`)
     console.error(
       `  watcher: ${u.watcher.ticks} ticks, ${u.watcher.listings} /proc listings, ${u.watcher.newPids} new pids`,
     )

@@ -295,8 +295,8 @@ async function writeBatch(trx: Db, ops: IngestWrite[]): Promise<Outcome[]> {
   for (const part of chunk(findingRows, 1000)) await trx.insertInto('findings').values(part).execute()
 
   // Device status follows the newest report by scan time; a late report from an outbox only refreshes last_seen.
-  // One statement for every device of the batch (one round trip, not one per device): each SET sees the row as it
-  // was, so `newer` is worked out once per row against the old values.
+  // One statement for every device of the batch (one round trip, not one per device): every SET reads the row's old
+  // values, so `newer` means the same in each of them.
   const latest = new Map<string, ReportWrite>()
   for (const op of fresh) {
     const cur = latest.get(op.deviceId)

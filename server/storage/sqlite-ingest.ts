@@ -327,10 +327,15 @@ class WorkerWriter implements IngestWriter {
     w.on('error', this.onError)
     w.on('exit', () => {
       if (this.checkpointer === w) this.checkpointer = undefined
-      if (!this.closed) setTimeout(() => this.closed || this.checkpointer || this.startCheckpointer(), 1000).unref()
+      this.restartSoon(() => this.checkpointer || this.startCheckpointer())
     })
     w.unref()
     this.checkpointer = w
+  }
+
+  /** A second after a thread ended, unless the writer is closed by then (`ensure` starts it if it is not running). */
+  private restartSoon(ensure: () => unknown) {
+    if (!this.closed) setTimeout(() => this.closed || ensure(), 1000).unref()
   }
 
   /** Starts the writer thread (again after a crash: the batches in flight fail with 503 and the agents resend them). */
@@ -344,7 +349,7 @@ class WorkerWriter implements IngestWriter {
         p.reject(err)
       }
       // WAL restarts stop with it: bring it back even if no report comes to do so.
-      if (!this.closed) setTimeout(() => this.closed || this.worker || this.start(), 1000).unref()
+      this.restartSoon(() => this.worker || this.start())
     }
     w.on('message', (m: Reply) => {
       const p = this.pending.get(m.id)

@@ -1,19 +1,15 @@
 // The SQLite report writer's threads: batches commit on the writer thread while the checkpointer thread copies the
 // WAL into the database file beside it, and the WAL starts over at the writer's threshold instead of growing.
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { statSync } from 'node:fs'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import { timeOrderedUuid } from '../../agent/sync/outbox.js'
 import type { ReportBody } from '../../server/protocol.js'
 import { openStorage, type Storage } from '../../server/storage/db.js'
 import type { ReportWrite } from '../../server/storage/sqlite-ingest.js'
+import { tempDir, waitFor } from '../helpers.js'
 import { finding } from './helpers.js'
-
-const until = async (cond: () => boolean, ms: number) => {
-  for (const end = Date.now() + ms; !cond() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20))
-  return cond()
-}
 
 function reportWrite(deviceId: string, i: number): ReportWrite {
   const body = {
@@ -40,29 +36,29 @@ function reportWrite(deviceId: string, i: number): ReportWrite {
 }
 
 describe('SQLite report writer', () => {
-  let dir: string
+  let dir: ReturnType<typeof tempDir>
   let storage: Storage | undefined
   afterEach(async () => {
     await storage?.close()
     storage = undefined
-    rmSync(dir, { recursive: true, force: true })
+    dir.cleanup()
   })
 
   it('copies the WAL into the database file beside the writer, and the WAL starts over at its threshold', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'interdict-ingest-'))
-    storage = await openStorage({ dataDir: dir }, (err) => {
+    dir = tempDir('interdict-ingest-')
+    storage = await openStorage({ dataDir: dir.path }, (err) => {
       throw err
     })
     expect(storage.ingest?.mode).toBe('thread')
-    const file = join(dir, 'interdict.db')
+    const file = join(dir.path, 'interdict.db')
     const size = (f: string) => statSync(f).size
     // Let the migrations' pages reach the file first, so growth below comes from the reports.
-    await until(() => false, 200)
+    await sleep(200)
     const before = size(file)
 
     // A few batches: far below the writer's own threshold, so only the checkpointer thread can copy them over.
     for (let b = 0; b < 5; b++) await storage.ingest!.write(Array.from({ length: 50 }, (_, i) => reportWrite('d1', i)))
-    expect(await until(() => size(file) > before + 100_000, 5000)).toBe(true)
+    await waitFor(() => size(file) > before + 100_000, 5000)
 
     // Up to the writer's threshold (~64 MiB of WAL), then as much again: the WAL file stops growing, it starts over.
     let written = 250
